@@ -1,0 +1,40 @@
+"""The ``infomin`` command. Each command group lives in its own module and only
+parses, validates and calls library functions (DESIGN.md principle 12)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+# Backstop: never unpickle MLflow artifacts in our processes (see infomin.views.io).
+os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+app = typer.Typer(
+    name="infomin",
+    help="Find the right views for contrastive learning: build and preview view generators, "
+    "train and score candidates, run Optuna studies, learn views adversarially.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    import importlib
+
+    for mod in ("views", "train", "study", "learn"):
+        try:
+            m = importlib.import_module(f"infomin.cli.{mod}")
+        except ModuleNotFoundError as e:  # a command group not written yet
+            if e.name == f"infomin.cli.{mod}":
+                continue
+            raise
+        m.register(app)
+
+
+_register()
+
+
+def main() -> None:  # pragma: no cover
+    app()
