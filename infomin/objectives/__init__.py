@@ -1,0 +1,5 @@
+"""Contrastive objectives as pure functions (InfoNCE / NT-Xent) and the I_NCE bound."""
+
+from infomin.objectives.infonce import FORMS, info_nce, mi_lower_bound, near_ceiling, num_candidates
+
+__all__ = ["FORMS", "info_nce", "mi_lower_bound", "near_ceiling", "num_candidates"]
