@@ -18,21 +18,7 @@ torch.set_num_threads(1)
 os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-REPO = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("INFOMIN_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def need(condition: bool, why: str) -> None:
-    """Skip outside CI when ``condition`` is false; fail in CI (no skips there but GPU-only ones)."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {why}")
-    pytest.skip(why)
+from helpers import IN_CI, REPO, need, shared_data_dir  # noqa: E402,F401
 
 
 @pytest.fixture
