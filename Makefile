@@ -28,7 +28,8 @@ demo: install
 	$(BIN)/python -m infomin.demo
 
 bench: install
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	@for f in bench/[a-z]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: install
 	$(BIN)/ruff check infomin tests bench studies

@@ -23,7 +23,10 @@ def register(kind: str):
     """Class decorator: register a :class:`ViewGenerator` subclass under ``kind``."""
 
     def deco(cls: type[ViewGenerator]) -> type[ViewGenerator]:
-        if kind in _REGISTRY and _REGISTRY[kind] is not cls:
+        prev = _REGISTRY.get(kind)
+        # The same class imported twice (doctest collection, importlib reloads) is not a clash.
+        same = prev is not None and (prev.__module__, prev.__qualname__) == (cls.__module__, cls.__qualname__)
+        if prev is not None and prev is not cls and not same:
             raise ValueError(f"view kind {kind!r} is already registered by {_REGISTRY[kind].__qualname__}")
         if not (isinstance(cls, type) and issubclass(cls, ViewGenerator)):
             raise TypeError(f"{cls!r} is not a ViewGenerator subclass")
