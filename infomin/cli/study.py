@@ -1,0 +1,162 @@
+"""``infomin study run|list|show|report``: Optuna studies over view generators.
+
+Each command parses, validates and calls :mod:`infomin.search` (DESIGN.md principle 12).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infomin.cli._common import user_errors
+
+console = Console()
+
+STORAGE_HELP = ("Optuna storage URL (default: $INFOMIN_STORAGE, else sqlite:///optuna.db next to the MLflow "
+                "store); postgresql://user@host:5432/db joins one study from many machines")
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def _params(p: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+
+
+def run(study: str = typer.Argument(..., help="a study file (studies/color_spaces.py) or name (color_spaces)"),
+        n_trials: int = typer.Option(None, "--n-trials", "-n", help="total trials (default: STUDY.n_trials)"),
+        workers: int = typer.Option(1, "--workers", "-w", help="worker processes on this machine"),
+        storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+        study_name: str = typer.Option(None, "--study-name", help="default: the module's file name"),
+        out: Path = typer.Option(None, "--out", help="study folder (default infomin-out/<name>)"),
+        heartbeat: int = typer.Option(10, "--heartbeat", help="seconds between a worker's heartbeats"),
+        grace: int = typer.Option(40, "--grace", help="seconds without heartbeat before a trial is failed and retried"),
+        report: bool = typer.Option(True, "--report/--no-report", help="write the sweet-spot report at the end")):
+    """Create or continue a study and run it with W worker processes (Ctrl-C stops; re-run to continue)."""
+    from infomin.search.runner import run_study
+
+    with user_errors():
+        res = run_study(study, n_trials=n_trials, workers=workers, storage=storage, study_name=study_name,
+                        out=out, heartbeat_interval=heartbeat, grace_period=grace,
+                        log=lambda s: console.print(f"[dim]{s}[/]"))
+        c = res.counts
+        console.print(f"study [bold]{res.name}[/]: {c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
+                      f"{c.get('FAIL', 0)} failed in {res.wall_s:.1f} s "
+                      f"({60 * sum(c.get(k, 0) for k in ('COMPLETE', 'PRUNED', 'FAIL')) / max(res.wall_s, 1e-9):.2f} trials/min)")
+        if res.best_trial is not None:
+            console.print(f"best: trial {res.best_trial}, value {res.best_value:.4f}, {_params(res.best_params or {})}")
+        for d in res.dead_workers:
+            console.print(f"[yellow]warning:[/] worker {d}; its trial was failed by the reaper and retried")
+        if report:
+            _print_report(res.name, res.storage_url, res.out / "report")
+        _print_browse(res.storage_url, res.tracking_uri)
+
+
+def list_(storage: str = typer.Option(None, "--storage", help=STORAGE_HELP)):
+    """List the studies in a storage."""
+    import optuna
+
+    from infomin.search import storage as st
+
+    with user_errors():
+        url = st.normalize_url(storage or st.default_storage_url())
+        if not st.study_names(url):
+            console.print(f"no studies in {st.redact(url)}")
+            return
+        summaries = optuna.get_all_study_summaries(st.open_storage(url, heartbeat_interval=None, grace_period=None))
+        table = Table(title=f"studies in {st.redact(url)}")
+        for col in ("study", "trials", "complete", "pruned", "failed", "direction", "best value", "started"):
+            table.add_column(col)
+        for s in summaries:
+            study = st.load_study(url, s.study_name)
+            states = [t.state.name for t in study.get_trials(deepcopy=False)]
+            best = s.best_trial.value if s.best_trial is not None else None
+            table.add_row(s.study_name, str(s.n_trials), str(states.count("COMPLETE")), str(states.count("PRUNED")),
+                          str(states.count("FAIL")), s.direction.name.lower(), _fmt(best),
+                          s.datetime_start.strftime("%Y-%m-%d %H:%M") if s.datetime_start else "")
+        console.print(table)
+
+
+def show(name: str = typer.Argument(..., help="study name"),
+         storage: str = typer.Option(None, "--storage", help=STORAGE_HELP)):
+    """Print a study's trials: state, value, parameters, I_NCE, duration, failure reason, MLflow run."""
+    from infomin.search import storage as st
+    from infomin.search.runner import fail_reason
+
+    with user_errors():
+        study = st.load_study(storage or st.default_storage_url(), name)
+        q = study.user_attrs.get("infomin.question")
+        table = Table(title=f"study {name}" + (f": {q}" if q else ""))
+        for col in ("trial", "state", "value", "params", "I_NCE", "log K", "seconds", "reason", "mlflow run"):
+            table.add_column(col, overflow="fold")
+        for t in study.get_trials(deepcopy=False):
+            m = t.user_attrs.get("metrics") or {}
+            secs = t.duration.total_seconds() if t.duration is not None else None
+            table.add_row(str(t.number), t.state.name, _fmt(t.value), _params(t.params), _fmt(m.get("mi/nce"), 3),
+                          _fmt(m.get("mi/log_k"), 3), _fmt(secs, 1), fail_reason(study, t) or "",
+                          t.user_attrs.get("mlflow_run_id") or "")
+        console.print(table)
+
+
+def report(name: str = typer.Argument(..., help="study name"),
+           storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+           out: Path = typer.Option(None, "--out", help="folder (default infomin-out/<name>/report)"),
+           log: bool = typer.Option(True, "--log/--no-log", help="log the report to the study's parent MLflow run")):
+    """The sweet-spot report: trials table, accuracy vs I_NCE with the fitted reverse U, Optuna plots, best view."""
+    from infomin.search import storage as st
+
+    with user_errors():
+        url = st.normalize_url(storage or st.default_storage_url())
+        _print_report(name, url, out or Path("infomin-out") / name / "report", log=log)
+
+
+def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
+    from infomin.search import storage as st
+    from infomin.search.report import make_report
+
+    study = st.load_study(url, name)
+    rep = make_report(study, out, log=log)
+    table = Table(title=f"study {name}: completed trials")
+    for col in ("trial", "params", "I_NCE", "log K", "accuracy", "alignment", "uniformity", "tolerance"):
+        table.add_column(col, overflow="fold")
+    for r in rep.rows:
+        table.add_row(str(r["trial"]), _params(r["params"]), _fmt(r.get("mi/nce"), 3), _fmt(r.get("mi/log_k"), 3),
+                      _fmt(r.get("accuracy")), _fmt(r.get("eval/alignment"), 3), _fmt(r.get("eval/uniformity"), 3),
+                      _fmt(r.get("eval/tolerance"), 3))
+    console.print(table)
+    s = rep.sweet_spot
+    if s is not None:
+        console.print(f"[bold]sweet spot[/]: I_NCE = {s.i_nce:.3f} nats, fitted accuracy {s.accuracy:.4f} "
+                      f"({'interior maximum' if s.interior else 'end of range'}, R^2 = {s.r2:.2f}, {s.n} trials)")
+    for w in rep.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
+                  + (f"; logged to MLflow run {rep.logged_to}" if rep.logged_to else ""))
+    if "best_views" in rep.files:
+        console.print(f"best view: infomin train --views {rep.files['best_views']}")
+
+
+def _print_browse(url: str, tracking_uri: str) -> None:
+    from infomin.search import storage as st
+
+    console.print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
+    console.print(f"        optuna-dashboard {st.redact(url)}")
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Optuna studies over view generators: run, list, show, report.", no_args_is_help=True)
+    group.command("run")(run)
+    group.command("list")(list_)
+    group.command("show")(show)
+    group.command("report")(report)
+    app.add_typer(group, name="study")
