@@ -5,21 +5,20 @@ trainable weights, so the adversarial learner (:mod:`infomin.train.adversarial`)
 can optimise them and :mod:`infomin.views.io` can save them (safetensors + YAML).
 
 * ``flow_color`` -- InfoMin's learned colour views (Tian et al. 2020, arXiv
-  2005.10243, §4.1): "we use a flow-based model as the view generator g ...
-  g is a pixel-wise volume-preserving (or non-volume-preserving) transform,
-  and the generated image g(X) is split into X_1 = g(X)_1 and X_2 = g(X)_{2:3}."
-  Each block is an invertible 1x1 channel mixing, LU-parametrised as in Glow
-  (Kingma & Dhariwal 2018, arXiv 1807.03039), followed by a coupling layer whose
-  networks are 1x1 convolutions: affine (RealNVP, Dinh et al. 2016, arXiv
-  1605.08803) or additive (NICE, Dinh et al. 2014, arXiv 1410.8516) when
-  ``volume_preserving=True``. Because every operation acts on one pixel's three
-  channels, ``g`` is a learned, invertible colour-space transform. It starts at
-  the identity, so the untrained flow *is* the hand-designed split (RGB R|GB, or
-  YDbDr Y|DbDr with ``start="ydbdr"``).
-* ``perturbation`` -- Viewmaker networks (Tamkin et al. 2020, arXiv 2010.07432):
-  "the viewmaker ... outputs a perturbation delta which is added to the input,
-  ... we project delta to an L1 sphere of radius eps * (number of input
-  dimensions)". The noise that makes the two views differ is drawn in
+  2005.10243, §4.1): the view generator g is a flow-based, pixel-wise invertible
+  transform (volume-preserving or not) of the image, and g(X) is split into
+  X_1 = g(X)_1 and X_2 = g(X)_{2:3}. Each block here is an invertible 1x1 channel
+  mixing, LU-parametrised as in Glow (Kingma & Dhariwal 2018, arXiv 1807.03039),
+  followed by a coupling layer whose networks are 1x1 convolutions: affine
+  (RealNVP, Dinh et al. 2016, arXiv 1605.08803) or additive (NICE, Dinh et al.
+  2014, arXiv 1410.8516) when ``volume_preserving=True``. Because every operation
+  acts on one pixel's three channels, g is a learned, invertible colour-space
+  transform. It starts at the identity, so the untrained flow *is* the
+  hand-designed split (RGB R|GB, or YDbDr Y|DbDr with ``start="ydbdr"``).
+* ``perturbation`` -- Viewmaker networks (Tamkin et al. 2020, arXiv 2010.07432): a
+  network takes the image and random noise and outputs a perturbation that is
+  rescaled to an L1 budget (proportional to the number of input dimensions) and
+  added to the image. The noise that makes the two views differ is drawn in
   :meth:`Perturbation.sample` from the caller's generator, so pairs replay.
 
 Example (seeded)::
@@ -101,7 +100,7 @@ class Coupling(nn.Module):
 
     Channels ``cond`` pass unchanged and parametrise the transform of channels
     ``trans``: ``y_t = x_t * exp(s(x_c)) + t(x_c)`` (RealNVP, arXiv 1605.08803,
-    Eq. 4-5, with ``s = tanh(.)`` bounded as in its implementation) or
+    with ``s = tanh(.)`` bounded) or
     ``y_t = x_t + t(x_c)`` (NICE, arXiv 1410.8516, additive: volume preserving).
     The last convolution starts at zero, so the layer starts at the identity.
     """
@@ -148,7 +147,7 @@ class Coupling(nn.Module):
 class FlowColor(ViewGenerator):
     """Learnable invertible pixel-wise colour transform g, split into channel 1 | channels 2:3.
 
-    InfoMin (arXiv 2005.10243, §4.1, Eq. 6): ``min_g max_{f1,f2} I_NCE(g(X)_1; g(X)_{2:3})``,
+    InfoMin (arXiv 2005.10243, §4.1): ``min_g max_{f1,f2} I_NCE(g(X)_1; g(X)_{2:3})``,
     with g a volume-preserving or non-volume-preserving flow. ``layers`` blocks
     of [invertible 1x1 mixing, coupling] act on the ``start`` colour space
     (``"rgb"``, or ``"ydbdr"`` via :func:`infomin.views.color.rgb_to`). At
@@ -234,7 +233,7 @@ class FlowColor(ViewGenerator):
 class Perturbation(ViewGenerator):
     """Viewmaker-style bounded perturbation: ``v = clamp(x + delta(x, noise), 0, 1)``.
 
-    Tamkin et al. 2020 (arXiv 2010.07432), §3: a small convolutional network
+    Tamkin et al. 2020 (arXiv 2010.07432): a small convolutional network
     takes the image and random noise and outputs a perturbation ``delta`` that is
     rescaled to the L1 sphere of radius ``budget * C * H * W`` per image (the
     Viewmaker projection: every view uses its whole budget). Two views come from
@@ -282,7 +281,7 @@ class Perturbation(ViewGenerator):
     def perturb(self, x: Tensor, noise: Tensor) -> Tensor:
         """One view: x (B, 3, H, W), noise (B, noise_dim, H, W) -> clamp(x + delta) (B, 3, H, W)."""
         delta = self.net(torch.cat([x, noise.to(dtype=x.dtype)], dim=1))     # (B, 3, H, W)
-        # rescale to the L1 sphere of radius budget * C*H*W (Viewmaker, arXiv 2010.07432, Eq. 1)
+        # rescale to the L1 sphere of radius budget * C*H*W (Viewmaker's projection, arXiv 2010.07432)
         l1 = delta.abs().flatten(1).sum(1).clamp_min(1e-12)                  # (B,)
         radius = self.budget * delta[0].numel()
         delta = delta * (radius / l1).view(-1, 1, 1, 1)

@@ -85,11 +85,17 @@ def build(spec: Any, *, field: str = "views") -> ViewGenerator:
     >>> gen.channels
     (1, 2)
     """
-    from infomin.views.spec import load_spec
+    from infomin.views.spec import has_weights, load_spec
 
     if isinstance(spec, ViewGenerator):
         return spec
     if isinstance(spec, (str, Path)):
+        if has_weights(spec):
+            # A saved learned generator: its weights come with it (safetensors, hash-checked),
+            # trainable like any built generator; infomin.views.load gives the frozen one.
+            from infomin.views.io import load
+
+            return load(spec, frozen=False)
         spec = load_spec(spec)
     if not isinstance(spec, dict):
         raise SpecError(field, spec, "expected a dict with a 'kind', a YAML path or a preset name")

@@ -50,8 +50,8 @@ def presets() -> dict[str, Path]:
     return out
 
 
-def load_spec(source: str | Path) -> dict[str, Any]:
-    """Read a spec from a YAML file path or a preset name (``simclr``, ``learned/foo``)."""
+def resolve(source: str | Path) -> Path:
+    """The YAML file behind a path or a preset name (``simclr``, ``learned/foo``)."""
     path = Path(source)
     if not path.suffix and not path.exists():
         table = presets()
@@ -60,12 +60,30 @@ def load_spec(source: str | Path) -> dict[str, Any]:
         path = table[str(source)]
     if not path.is_file():
         raise SpecError("views", str(source), "file not found")
+    return path
+
+
+def read_yaml(source: str | Path) -> dict[str, Any]:
+    """The whole YAML mapping of a spec file or preset, ``meta`` (learned generators) included."""
+    path = resolve(source)
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise SpecError("views", str(path), f"not valid YAML ({e})") from None
     if not isinstance(spec, dict):
         raise SpecError("views", str(path), "expected a YAML mapping with a 'kind'")
+    return spec
+
+
+def has_weights(source: str | Path) -> bool:
+    """True when the file is a saved learned generator (its ``meta`` names a weights file)."""
+    meta = read_yaml(source).get("meta")
+    return isinstance(meta, dict) and bool(meta.get("weights"))
+
+
+def load_spec(source: str | Path) -> dict[str, Any]:
+    """Read a spec from a YAML file path or a preset name (``simclr``, ``learned/foo``)."""
+    spec = read_yaml(source)
     spec.pop("meta", None)  # provenance of learned presets; not a constructor argument
     return spec
 

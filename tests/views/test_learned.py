@@ -89,7 +89,7 @@ def test_volume_preserving_flow_has_unit_jacobian_determinant():
 
 
 def test_affine_coupling_logdet_closed_form():
-    """RealNVP (arXiv 1605.08803) Eq. 6: log|det J| = sum_j s_j(x_cond)."""
+    """RealNVP (arXiv 1605.08803): log|det J| = sum_j s_j(x_cond)."""
     c = _randomise(Coupling([0], [1, 2], hidden=8, affine=True)).double()
     pixel = torch.tensor([0.3, 0.6, 0.9], dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda p: c(p.view(1, 3, 1, 1)).view(3), pixel)

@@ -1,0 +1,117 @@
+"""``infomin learn-views``: InfoMin's adversarial view learner (arXiv 2005.10243, §4.1) from the shell.
+
+Reads like the paper's protocol: learn g (min over g, max over the encoders of
+I_NCE, plus label cross-entropy in semi-supervised mode), measure I_NCE of the
+start and learned views with fresh critics, freeze g and train fresh encoders on
+both, probe, save g (safetensors + YAML), log and register it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infomin.cli._common import user_errors
+from infomin.errors import SpecError
+
+out = Console()
+
+
+def learn_views_cmd(
+    dataset: str = typer.Option("colorful-moving-digits", "--dataset", "-d",
+                                help="An infomin.data name (colorful-moving-digits, cifar10-npz, ...)."),
+    mode: str = typer.Option("semi-supervised", "--mode", "-m",
+                             help="unsupervised (min_g max_f I_NCE) or semi-supervised (+ label cross-entropy on --labels examples)."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Where to save g: PATH.yaml (+ PATH.safetensors); "
+                                  "views/learned/NAME.yaml makes it a preset."),
+    epochs: int = typer.Option(None, "--epochs", "-e", help="Adversarial epochs (also the evaluation runs' epochs)."),
+    labels: int = typer.Option(None, "--labels", help="Labelled examples (semi-supervised), class-balanced."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seed of the first repeat."),
+    repeats: int = typer.Option(1, "--repeats", "-r", help="Repeat over seeds seed..seed+repeats-1 and report the spread."),
+    start: str = typer.Option("rgb", "--start", help="Colour space the flow starts from: rgb or ydbdr."),
+    kind: str = typer.Option("flow_color", "--kind", help="flow_color or perturbation (Viewmaker-style)."),
+    volume_preserving: bool = typer.Option(False, "--volume-preserving/--nvp",
+                                           help="NICE (additive) flow instead of RealNVP (affine)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="InfoNCE batch N (K follows)."),
+    lr: float = typer.Option(None, "--lr", help="Adam learning rate of the encoders and classifiers."),
+    generator_lr: float = typer.Option(None, "--generator-lr", help="Adam learning rate of g."),
+    temperature: float = typer.Option(None, "--temperature", help="InfoNCE temperature tau."),
+    train_subset: int = typer.Option(None, "--train-subset", help="Seeded training subset (0: all)."),
+    test_subset: int = typer.Option(None, "--test-subset", help="Seeded test subset (0: all)."),
+    mi_steps: int = typer.Option(None, "--mi-steps", help="Steps of the fresh critics that measure I_NCE."),
+    width: int = typer.Option(None, "--width", help="Width of the learner's ConvNet critics (default 16)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:1."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval",
+                                  help="Train fresh encoders on start and learned views and probe them."),
+    register_as: str = typer.Option(None, "--register", help="Register g in the MLflow model registry under NAME."),
+    alias: str = typer.Option("current", "--alias", help="Registry alias to point at the new version."),
+    experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default infomin-learn-views)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Learn views adversarially (InfoMin), evaluate them against the start views, save and register g."""
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    from infomin import tracking
+    from infomin.train import adversarial as A
+
+    with user_errors():
+        if repeats < 1:
+            raise SpecError("--repeats", repeats, "expected at least 1")
+        if kind == "flow_color":
+            spec = {"kind": "flow_color", "start": start, "volume_preserving": volume_preserving}
+        elif kind == "perturbation":
+            spec = {"kind": "perturbation"}
+        else:
+            raise SpecError("--kind", kind, choices=["flow_color", "perturbation"])
+        if out_path.suffix not in (".yaml", ".yml"):
+            raise SpecError("--out", str(out_path), "expected a PATH.yaml (the weights go next to it)")
+        kwargs = {k: v for k, v in dict(
+            epochs=epochs, labels=labels, batch_size=batch_size, lr=lr, generator_lr=generator_lr,
+            temperature=temperature, mi_steps=mi_steps).items() if v is not None}
+        if width is not None:
+            kwargs["encoder_kwargs"] = {"width": width}
+        for name, v in (("train_subset", train_subset), ("test_subset", test_subset)):
+            if v is not None:
+                kwargs[name] = None if v == 0 else v
+        if experiment:
+            kwargs["experiment"] = experiment
+        out.print(f"[bold]learn-views[/] {mode} on {dataset}: g = {spec}, seeds "
+                  f"{list(range(seed, seed + repeats))}", highlight=False)
+        res = A.learn_views(dataset, mode=mode, generator_spec=spec, seeds=list(range(seed, seed + repeats)),
+                            device=device, evaluate=evaluate, out=out_path, register_as=register_as,
+                            alias=alias, tracking_uri=tracking_uri, progress=not quiet,
+                            echo=lambda m: out.print(m, highlight=False), **kwargs)
+        out.print(_table(res))
+        out.print(f"saved g: [bold]{out_path}[/] (+ {out_path.with_suffix('.safetensors').name})",
+                  highlight=False)
+        if res.registered.get("registered_uri"):
+            out.print(f"registered: [bold]{res.registered['registered_uri']}[/] "
+                      f"(version {res.registered['version']})", highlight=False)
+        out.print(f"reuse it:   infomin.views.load({str(res.registered.get('registered_uri') or out_path)!r})",
+                  highlight=False)
+        out.print(f"MLflow parent run: {res.parent_run_id}   browse: {tracking.ui_command(tracking_uri)}",
+                  highlight=False)
+
+
+def _table(res) -> Table:
+    cols = [("I_NCE before", "mi/before"), ("I_NCE after", "mi/after"),
+            ("probe start", "eval/linear_acc/start"), ("probe learned", "eval/linear_acc/learned")]
+    table = Table(title=f"learned views ({res.mode}); I_NCE from fresh critics, nats", header_style="bold")
+    table.add_column("seed", justify="right")
+    for name, _ in cols:
+        table.add_column(name, justify="right")
+    for row in res.table():
+        table.add_row(str(row["seed"]), *(f"{row[k]:.3f}" if k in row else "-" for _, k in cols))
+    if len(res.seeds) > 1:
+        table.add_row("mean ± sd", *(
+            f"{res.summary[k + '/mean']:.3f} ± {res.summary[k + '/std']:.3f}" if k + "/mean" in res.summary
+            else "-" for _, k in cols))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("learn-views")(learn_views_cmd)
