@@ -30,6 +30,7 @@ study goes on.
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing as mp
 import numbers
@@ -538,6 +539,14 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
             optuna_study.set_user_attr("infomin.fixed", dict(study.spec.fixed))
             for params in study.spec.baselines:  # once, by the coordinator that created the study
                 optuna_study.enqueue_trial(dict(params), skip_if_exists=True)
+            if study.spec.sampler == "grid":
+                # Optuna's GridSampler picks "unvisited" grid points per worker, so two workers
+                # that ask at the same moment can draw the same point (seen here: a 5-point grid
+                # with 2 workers ran one point twice and skipped another). Enqueued trials are
+                # popped atomically from the storage, so each grid point runs exactly once.
+                keys = list(study.spec.grid)
+                for values in itertools.product(*(study.spec.grid[k] for k in keys)):
+                    optuna_study.enqueue_trial(dict(zip(keys, values)), skip_if_exists=True)
     out.mkdir(parents=True, exist_ok=True)
 
     args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=uri,
