@@ -72,6 +72,7 @@ from torch import Tensor, nn
 
 from infomin.errors import InfominError, SpecError, check_choice, check_int, check_range
 from infomin.objectives import info_nce, mi_lower_bound, num_candidates
+from infomin.progress import ProgressBar
 from infomin.seeding import derive_seed, make_generator, seed_everything
 from infomin.views.base import ViewGenerator
 
@@ -150,39 +151,6 @@ def _steps(n: int, batch_size: int, rng: torch.Generator) -> Tensor:
     """One epoch of shuffled index batches (B,), the incomplete last batch dropped."""
     perm = torch.randperm(n, generator=rng)
     return perm[: (n // batch_size) * batch_size].view(-1, batch_size)
-
-
-class _Progress:
-    """A rich progress bar for the learner (no-op when disabled)."""
-
-    def __init__(self, enabled: bool, total: int, desc: str) -> None:
-        self.enabled = enabled
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[stats]}"), TimeRemainingColumn())
-            self.task = self.bar.add_task(desc, total=total, stats="")
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
-
-    def update(self, advance: int = 1, **stats: float) -> None:
-        if self.enabled:
-            self.bar.update(self.task, advance=advance,
-                            stats="  ".join(f"{k} {v:.3f}" for k, v in stats.items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +318,7 @@ def adversarial_fit(generator: Any, train: Any, *, mode: str = "unsupervised", e
     steps_per_epoch = n // batch_size
     dev_images = train.images.device
 
-    with _Progress(progress, epochs * steps_per_epoch, f"learn views ({mode})") as bar:
+    with ProgressBar(epochs * steps_per_epoch, f"learn views ({mode})", progress) as bar:
         for epoch in range(epochs):
             sums: dict[str, Tensor] = {}
             for idx in _steps(n, batch_size, rng):
@@ -365,7 +333,7 @@ def adversarial_fit(generator: Any, train: Any, *, mode: str = "unsupervised", e
                     sums[key] = sums.get(key, 0.0) + v
                 if bar.enabled:
                     lv = float(stats["adv/loss_nce"])
-                    bar.update(1, L_NCE=lv, I_NCE=float(mi_lower_bound(lv, k)))
+                    bar.update(advance=1, L_NCE=lv, I_NCE=float(mi_lower_bound(lv, k)))
             metrics = {key: float(v) / steps_per_epoch for key, v in sums.items()}
             if not math.isfinite(metrics["adv/loss_nce"]):
                 raise InfominError(f"the InfoNCE loss is {metrics['adv/loss_nce']} at epoch {epoch + 1}: "

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from infomin.errors import InfominError, SpecError, check_choice, check_int, check_range
 from infomin.objectives import info_nce, mi_lower_bound, num_candidates
+from infomin.progress import ProgressBar
 from infomin.seeding import derive_seed, make_generator
 from infomin.train import ddp
 
@@ -276,7 +277,7 @@ class ContrastiveTrainer:
         k = num_candidates(batch_size, self.form)
         total = torch.zeros((), device=self.device)
         sync_every = 1 if not self.is_cuda else 20  # .item() syncs the GPU: do it rarely there
-        bar = _Bar(len(batches), f"epoch {self.epoch + 1}/{self.epochs}", self.progress)
+        bar = ProgressBar(len(batches), f"epoch {self.epoch + 1}/{self.epochs}", self.progress)
         t0 = time.perf_counter()
         with bar:
             for i, idx in enumerate(batches):
@@ -288,7 +289,8 @@ class ContrastiveTrainer:
                             f"loss is {mean} at epoch {self.epoch + 1}, step {i + 1}: lower the "
                             f"learning rate ({self.optimizer.param_groups[0]['lr']:.3g}) or raise "
                             f"the temperature ({self.temperature})")
-                    bar.update(i + 1, loss=mean, mi=mi_lower_bound(mean, k), log_k=math.log(k))
+                    bar.update(completed=i + 1, text=f"loss {mean:.3f}  I_NCE {mi_lower_bound(mean, k):.3f} "
+                                                        f"/ log K {math.log(k):.2f}")
         mean = float(total) / len(batches)
         self.epoch += 1
         return {"train/loss": mean, "train/mi_nce": float(mi_lower_bound(mean, k)),
@@ -374,37 +376,3 @@ class ContrastiveTrainer:
         if not path.is_file():
             raise SpecError("resume", str(path), "no checkpoint found")
         self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
-
-
-class _Bar:
-    """A rich progress bar showing loss and I_NCE (a no-op when disabled)."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.enabled = enabled
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                                     TimeRemainingColumn(), transient=False)
-            self.task = self.progress.add_task(desc, total=total, stats="")
-
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.progress.__exit__(*exc)
-
-    def update(self, done: int, *, loss: float, mi: float, log_k: float) -> None:
-        if self.enabled:
-            self.progress.update(self.task, completed=done,
-                                 stats=f"loss {loss:.3f}  I_NCE {mi:.3f} / log K {log_k:.2f}")
