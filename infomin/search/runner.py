@@ -546,7 +546,7 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
                 # popped atomically from the storage, so each grid point runs exactly once.
                 keys = list(study.spec.grid)
                 for values in itertools.product(*(study.spec.grid[k] for k in keys)):
-                    optuna_study.enqueue_trial(dict(zip(keys, values)), skip_if_exists=True)
+                    optuna_study.enqueue_trial(dict(zip(keys, values, strict=True)), skip_if_exists=True)
     out.mkdir(parents=True, exist_ok=True)
 
     args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=uri,
