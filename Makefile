@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: install
+	$(BIN)/ruff check infomin tests bench studies
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
