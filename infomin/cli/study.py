@@ -126,9 +126,11 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
 
     study = st.load_study(url, name)
     rep = make_report(study, out, log=log)
-    table = Table(title=f"study {name}: completed trials")
-    for col in ("trial", "params", "I_NCE", "log K", "accuracy", "alignment", "uniformity", "tolerance"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"study {name}: completed trials (align = alignment, unif = uniformity, toler = tolerance)")
+    table.add_column("trial", justify="right")
+    table.add_column("params", overflow="fold", ratio=1)
+    for col in ("I_NCE", "log K", "accuracy", "align", "unif", "toler"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rep.rows:
         table.add_row(str(r["trial"]), _params(r["params"]), _fmt(r.get("mi/nce"), 3), _fmt(r.get("mi/log_k"), 3),
                       _fmt(r.get("accuracy")), _fmt(r.get("eval/alignment"), 3), _fmt(r.get("eval/uniformity"), 3),
