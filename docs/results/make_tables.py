@@ -1,0 +1,131 @@
+"""Tables (docs/results/<study>/table.md) and figures for docs/RESULTS.md from the studies' runs.
+
+Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
+
+    python docs/results/make_tables.py sf cc tt ttc
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+import mlflow
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+DOCS = Path(__file__).resolve().parent
+
+
+def durations(study):
+    import optuna
+    st = optuna.load_study(study_name=study, storage=os.environ.get("INFOMIN_STORAGE", "sqlite:///optuna.db"))
+    return {str(t.number): t.duration.total_seconds() for t in st.trials if t.duration is not None}
+
+
+def runs(study):
+    df = mlflow.search_runs(search_all_experiments=True,
+                            filter_string=f"tags.`infomin.study` = '{study}' and tags.`infomin.kind` = 'candidate' and attributes.status = 'FINISHED'")
+    d = durations(study)
+    df["secs"] = [d.get(str(t), float("nan")) for t in df["tags.infomin.trial"]]
+    return df
+
+
+def f3(v):
+    return f"{v:.3f}"
+
+
+def shared_factors():
+    name = "repro_shared_factors"
+    df = runs(name)
+    order = ["digit", "background", "position", "digit+background", "digit+position",
+             "background+position", "digit+background+position"]
+    rows = {}
+    for _, r in df.iterrows():
+        shared = "+".join(eval(r["params.views.shared"])) if r["params.views.shared"].startswith("[") else r["params.views.shared"]
+        rows[shared] = r
+    lines = ["| shared factors | digit acc | background acc | position acc | I_NCE (nats) | log K | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    for s in order:
+        if s not in rows:
+            lines.append(f"| {s} | (not run) | | | | | |")
+            continue
+        r = rows[s]
+        secs = r["secs"]
+        accs = [r[f"metrics.eval/linear_acc/{f}"] for f in ("digit", "background", "position")]
+        cells = [f3(a) for a in accs]
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {r['metrics.mi/nce']:.2f} | {r['metrics.mi/log_k']:.2f} | {secs:.0f} |")
+    rb = json.load(open("untrained_baseline.json"))
+    lines.append(f"| *untrained encoder (no views)* | {rb['toy/digit']:.3f} | {rb['toy/background']:.3f} | {rb['toy/position']:.3f} | | | |")
+    lines.append("| *chance* | 0.100 | 0.083 | 0.063 | | | |")
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    # grouped bars
+    done = [s for s in order if s in rows]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    w = 0.27
+    for i, (f, c) in enumerate(zip(("digit", "background", "position"), ("tab:blue", "tab:orange", "tab:green"), strict=True)):
+        ax.bar([k + (i - 1) * w for k in range(len(done))], [rows[s][f"metrics.eval/linear_acc/{f}"] for s in done],
+               w, label=f"probe: {f}", color=c)
+        ax.axhline([0.1, 1 / 12, 1 / 16][i], color=c, ls=":", lw=0.8)
+    ax.set_xticks(range(len(done)))
+    ax.set_xticklabels([s.replace("+", "+\n") for s in done], fontsize=7)
+    ax.set_xlabel("factors shared by the two views")
+    ax.set_ylabel("linear probe accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    fig.tight_layout()
+    fig.savefig(out / "factor_probes.png", dpi=90)
+    print("\n".join(lines))
+
+
+CH = (0.1, 1 / 12, 1 / 16)
+
+
+def cifar_color():
+    name = "repro_cifar_color"
+    df = runs(name)
+    df = df.sort_values("metrics.mi/nce")
+    lines = ["| colour space (ch 1 \\| ch 2:3) | I_NCE (nats) | linear acc | kNN acc | alignment | uniformity | tolerance | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        secs = r["secs"]
+        lines.append(f"| {r['params.views.space']} | {r['metrics.mi/nce']:.3f} | {f3(r['metrics.eval/linear_acc'])} | "
+                     f"{f3(r['metrics.eval/knn_acc'])} | {f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | "
+                     f"{f3(r['metrics.eval/tolerance'])} | {secs:.0f} |")
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def temperature(name="repro_temperature", acc="digit linear acc"):
+    df = runs(name)
+    df = df.assign(tau=df["params.temperature"].astype(float)).sort_values("tau")
+    lines = [f"| tau | {acc} | kNN acc | alignment | uniformity | tolerance | I_NCE (nats, not comparable across tau) | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        secs = r["secs"]
+        lines.append(f"| {r['tau']:g} | {f3(r['metrics.eval/linear_acc'])} | {f3(r['metrics.eval/knn_acc'])} | "
+                     f"{f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | {f3(r['metrics.eval/tolerance'])} | "
+                     f"{r['metrics.mi/nce']:.2f} | {secs:.0f} |")
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
+    for ax, (m, lab) in zip(axes, (("eval/linear_acc", acc), ("eval/uniformity", "uniformity (lower = more uniform)"),
+                                   ("eval/tolerance", "tolerance")), strict=True):
+        ax.plot(df["tau"], df[f"metrics.{m}"], "o-")
+        ax.set_xscale("log")
+        ax.set_xlabel("temperature tau")
+        ax.set_title(lab, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "tau_sweep.png", dpi=90)
+    print("\n".join(lines))
+
+
+for which in sys.argv[1:]:
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()

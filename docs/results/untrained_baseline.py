@@ -1,0 +1,44 @@
+"""Probe accuracy of an untrained (random-init, seed 0) encoder: the floor each study must beat.
+
+Used for the "untrained encoder" rows of docs/RESULTS.md (80 s on 2 CPU cores)::
+
+    OMP_NUM_THREADS=1 python docs/results/untrained_baseline.py
+"""
+import json
+import time
+
+import torch
+
+import infomin.data as D
+from infomin.evaluate import linear_probe
+from infomin.evaluate.probes import extract_features
+from infomin.models import ContrastiveModel
+from infomin.pipeline import feature_fn, resolve_views
+
+torch.manual_seed(0)
+out = {}
+t0 = time.time()
+# toy: the quickstart/shared-factor budget (1536 train / 512 test), shared encoder on RGB
+tr = D.load("colorful-moving-digits", split="train", subset=1536, seed=0)
+te = D.load("colorful-moving-digits", split="test", subset=512, seed=0)
+m = ContrastiveModel((3, 3), "convnet").eval()
+with torch.no_grad():
+    def enc(x):
+        return m.features(x, 0)
+    ftr, fte = extract_features(enc, tr.images), extract_features(enc, te.images)
+for f in ("digit", "background", "position"):
+    out[f"toy/{f}"] = linear_probe(ftr, tr.factors[f], fte, te.factors[f], backend="sklearn", seed=0)
+# CIFAR: 4096 / 2000, CMC model on the lab and rgb channel 1 | 2:3 splits
+tr = D.load("cifar10-npz", split="train", subset=4096, seed=0)
+te = D.load("cifar10-npz", split="test", subset=2000, seed=0)
+for space in ("lab", "rgb"):
+    spec, gen = resolve_views({"kind": "channel_split", "space": space, "split": [[0], [1, 2]]})
+    torch.manual_seed(0)
+    m = ContrastiveModel(tuple(gen.channels), "convnet").eval()
+    with torch.no_grad():
+        enc = feature_fn(m, gen)
+        ftr, fte = extract_features(enc, tr.images), extract_features(enc, te.images)
+    out[f"cifar/{space}"] = linear_probe(ftr, tr.labels, fte, te.labels, backend="sklearn", seed=0)
+out["seconds"] = time.time() - t0
+print(json.dumps(out, indent=1))
+json.dump(out, open("untrained_baseline.json", "w"), indent=1)
