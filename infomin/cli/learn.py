@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infomin.cli._common import user_errors
-from infomin.errors import SpecError
+from infomin.errors import SpecError, check_choice
 
 out = Console()
 
@@ -67,6 +67,7 @@ def learn_views_cmd(
             spec = {"kind": "perturbation"}
         else:
             raise SpecError("--kind", kind, choices=["flow_color", "perturbation"])
+        check_choice("--mode", mode, A.MODES)  # before anything is printed or loaded
         if out_path.suffix not in (".yaml", ".yml"):
             raise SpecError("--out", str(out_path), "expected a PATH.yaml (the weights go next to it)")
         kwargs = {k: v for k, v in dict(
