@@ -36,6 +36,17 @@ def _check_auto_bool(name: str, value: Any) -> Any:
     raise SpecError(name, value, "expected true, false or 'auto'")
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other names are checked and kept."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str) or not (device in ("cpu", "mps") or device.split(":")[0] == "cuda"):
+        raise SpecError("device", device, choices=list(DEVICES_HINT))
+    return device
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything one contrastive training + scoring run needs, besides the views.
@@ -196,16 +207,12 @@ class TrainConfig:
 
     # -- resolved choices ---------------------------------------------------------------------
     def resolved_device(self) -> str:
-        import torch
-
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return resolve_device(self.device)
 
     def resolved_loss(self, channels: tuple[int, int]) -> str:
-        if self.loss != "auto":
-            return self.loss
-        return "cross" if channels[0] != channels[1] else "ntxent"
+        from infomin.objectives import default_form
+
+        return self.loss if self.loss != "auto" else default_form(channels)
 
     def resolved_amp(self, device: str) -> bool:
         if self.amp == "auto":

@@ -69,6 +69,16 @@ def _check_pair(z1: Tensor, z2: Tensor) -> None:
         raise SpecError("z1.shape[0]", z1.shape[0], "InfoNCE needs a batch of at least 2 (negatives)")
 
 
+def default_form(channels: tuple[int, int]) -> str:
+    """The InfoNCE form for two views: ``"cross"`` (CMC: two encoders, the N-1 negatives of the
+    other view) when their channel counts differ, else ``"ntxent"`` (SimCLR, 2N-2 negatives).
+
+    >>> default_form((1, 2)), default_form((3, 3))
+    ('cross', 'ntxent')
+    """
+    return "cross" if channels[0] != channels[1] else "ntxent"
+
+
 def num_candidates(batch_size: int, form: str = "ntxent") -> int:
     """Candidates per anchor, K: ``2N - 1`` for ``"ntxent"``, ``N`` for ``"cross"``.
 

@@ -70,8 +70,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from infomin.config import resolve_device
 from infomin.errors import InfominError, SpecError, check_choice, check_int, check_range
-from infomin.objectives import info_nce, mi_lower_bound, num_candidates
+from infomin.objectives import default_form, info_nce, mi_lower_bound, num_candidates
 from infomin.progress import ProgressBar
 from infomin.seeding import derive_seed, make_generator, seed_everything
 from infomin.views.base import ViewGenerator
@@ -105,20 +106,6 @@ def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str) or not (device in ("cpu", "mps") or device.split(":")[0] == "cuda"):
-        raise SpecError("device", device, choices=["auto", "cpu", "cuda", "cuda:<index>", "mps"])
-    return device
-
-
-def _form(channels: tuple[int, int]) -> str:
-    # CMC (different channels, two encoders): the N-1 negatives of the other view; else NT-Xent
-    return "cross" if channels[0] != channels[1] else "ntxent"
-
-
 def _build_generator(spec: Any) -> ViewGenerator:
     from infomin.views import build
 
@@ -186,7 +173,7 @@ class ViewLearner(nn.Module):
         check_int("num_classes", num_classes, 0)
         self.generator = generator
         self.channels = tuple(generator.channels)
-        self.form = _form(self.channels)
+        self.form = default_form(self.channels)
         self.temperature, self.ce_weight, self.adversary_scale = temperature, ce_weight, adversary_scale
         self.amp = amp
         self.critic_steps = critic_steps
@@ -363,7 +350,7 @@ def fresh_critic(generator: ViewGenerator, train: Any, *, steps: int = 100, batc
     was_training = g.training
     g.eval()
     channels = tuple(g.channels)
-    form = _form(channels)
+    form = default_form(channels)
     critic = _critic(channels, encoder, encoder_kwargs, proj_dim, seed).to(device).train()
     opt = torch.optim.Adam(critic.parameters(), lr=lr)
     rng = make_generator(seed)
@@ -410,7 +397,7 @@ def estimate_mi(generator: ViewGenerator, train: Any, test: Any | None = None, *
     g = generator.to(device)
     was_training = g.training
     g.eval()
-    form = _form(tuple(g.channels))
+    form = default_form(tuple(g.channels))
     k = num_candidates(batch_size, form)
     data = train if test is None else test
     # BatchNorm keeps batch statistics at read-out: after a short budget the running
