@@ -81,11 +81,24 @@ def init(info: DistInfo, device: str) -> None:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-    dist.init_process_group(backend, rank=info.rank, world_size=info.world_size)
+    # spawn() rendezvous through a file: no rank owns a TCP store that its exit would
+    # pull from under the others while they tear down. torchrun's agent owns the
+    # store itself, so env:// (the default) is safe there.
+    rendezvous = os.environ.get(_RENDEZVOUS_ENV)
+    init_method = f"file://{rendezvous}" if rendezvous else None
+    dist.init_process_group(backend, init_method=init_method, rank=info.rank,
+                            world_size=info.world_size)
 
 
-def shutdown() -> None:
+def shutdown(*, wait: bool = False) -> None:
+    """Leave the process group; with ``wait``, first wait until every rank is done.
+
+    The barrier matters on gloo: a rank that destroys its group (and exits) while a
+    peer still has collectives in flight can abort that peer's process at exit.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -160,13 +173,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _entry(rank: int, fn: Callable[..., Any], world: int, port: int, args: tuple) -> None:
+_RENDEZVOUS_ENV = "INFOMIN_DIST_RENDEZVOUS_FILE"
+
+
+def _entry(rank: int, fn: Callable[..., Any], world: int, port: int, rendezvous: str,
+           args: tuple) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ[_RENDEZVOUS_ENV] = rendezvous
     try:
         fn(*args)
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown()          # no barrier: the peers may never reach it
+        raise
+    shutdown(wait=True)
 
 
 def spawn(fn: Callable[..., Any], nproc: int, args: tuple = ()) -> None:
@@ -175,7 +195,11 @@ def spawn(fn: Callable[..., Any], nproc: int, args: tuple = ()) -> None:
     ``fn`` must be importable (a module-level function). A failure in any process
     raises here (``torch.multiprocessing.ProcessRaisedException`` with its traceback).
     """
+    import tempfile
+
     import torch.multiprocessing as mp
 
-    mp.start_processes(_entry, args=(fn, nproc, free_port(), args), nprocs=nproc, join=True,
-                       start_method="spawn")
+    with tempfile.TemporaryDirectory(prefix="infomin-ddp-") as tmp:
+        rendezvous = os.path.join(tmp, "rendezvous")
+        mp.start_processes(_entry, args=(fn, nproc, free_port(), rendezvous, args),
+                           nprocs=nproc, join=True, start_method="spawn")
