@@ -30,6 +30,10 @@ def learn_views_cmd(
                                   "views/learned/NAME.yaml makes it a preset."),
     epochs: int = typer.Option(None, "--epochs", "-e", help="Adversarial epochs (also the evaluation runs' epochs)."),
     labels: int = typer.Option(None, "--labels", help="Labelled examples (semi-supervised), class-balanced."),
+    label: str = typer.Option(None, "--label", help="Factor the classifiers keep and the probes score "
+                              "(toy: digit, background, position, hue; default: the dataset's labels)."),
+    ce_weight: float = typer.Option(None, "--ce-weight", help="Weight of the classifiers' cross-entropy "
+                                    "(semi-supervised; default 1)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the first repeat."),
     repeats: int = typer.Option(1, "--repeats", "-r", help="Repeat over seeds seed..seed+repeats-1 and report the spread."),
     start: str = typer.Option("rgb", "--start", help="Colour space the flow starts from: rgb or ydbdr."),
@@ -72,7 +76,8 @@ def learn_views_cmd(
             raise SpecError("--out", str(out_path), "expected a PATH.yaml (the weights go next to it)")
         kwargs = {k: v for k, v in dict(
             epochs=epochs, labels=labels, batch_size=batch_size, lr=lr, generator_lr=generator_lr,
-            temperature=temperature, mi_steps=mi_steps).items() if v is not None}
+            temperature=temperature, mi_steps=mi_steps, label=label,
+            ce_weight=ce_weight).items() if v is not None}
         if width is not None:
             kwargs["encoder_kwargs"] = {"width": width}
         for name, v in (("train_subset", train_subset), ("test_subset", test_subset)):

@@ -120,6 +120,36 @@ class ImageDataset:
         for start in range(0, stop, batch_size):
             yield perm[start:start + batch_size]
 
+    def factor_classes(self, factor: str) -> list[str]:
+        """Class names of ``factor`` (``"label"``: :attr:`classes`; others: their integer values)."""
+        if factor not in self.factors:
+            raise SpecError("label", factor, f"not a factor of {self.name or 'this dataset'}",
+                            choices=sorted(self.factors))
+        if factor == "label":
+            return list(self.classes)
+        return [str(i) for i in range(int(self.factors[factor].max()) + 1)]
+
+    def relabel(self, factor: str) -> ImageDataset:
+        """The same images with ``labels`` (and ``classes``) taken from the factor ``factor``.
+
+        A shallow copy (the images are shared, not copied): probes, classifier heads and
+        class-balanced subsets then use that factor, e.g. the toy's ``"hue"`` or
+        ``"position"`` instead of its digit.
+
+        >>> import torch
+        >>> ds = ImageDataset(torch.zeros(4, 3, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]),
+        ...                   ["a", "b"], factors={"label": torch.tensor([0, 1, 0, 1]),
+        ...                                        "size": torch.tensor([2, 0, 1, 1])})
+        >>> ds.relabel("size").labels.tolist(), ds.relabel("size").classes
+        ([2, 0, 1, 1], ['0', '1', '2'])
+        """
+        import copy
+
+        classes = self.factor_classes(factor)
+        out = copy.copy(self)
+        out.labels, out.classes = self.factors[factor], classes
+        return out
+
     def subset(self, indices: Tensor) -> ImageDataset:
         """A new dataset of the rows ``indices`` (same class list and factor names)."""
         idx = torch.as_tensor(indices, dtype=torch.long).to(self.images.device)

@@ -16,6 +16,10 @@ without any download:
   photographs of ``sklearn.datasets.load_sample_images`` (china.jpg, flower.jpg, downsampled
   2x), with a random jitter of up to 8 px of the cut so no two images share a background exactly.
 * **position** (16 classes): the digit's top-left corner on a 4x4 grid (offsets 0, 6, 12, 18 px).
+* **hue** (6 classes, a labelled attribute of the digit rather than a factor views choose):
+  the digit's hue binned around red, yellow, green, cyan, blue and magenta. It travels with
+  the digit in :class:`FactorPairs`. Colour is what a learned colour transform can keep or
+  drop, so it is the label the view learner's toy test uses (``ds.relabel("hue")``).
 
 Images are 32x32 RGB, uint8. Rendering is batched tensor indexing (one gather for the
 backgrounds, a loop over the 16 positions for pasting the glyphs), so 5,000 images take
@@ -25,7 +29,7 @@ and the others resampled.
 
 >>> ds = colorful_moving_digits("train", n=100, seed=0)
 >>> ds.images.shape, sorted(ds.factors), ds.factors["background"].max().item() < 12
-(torch.Size([100, 3, 32, 32]), ['background', 'digit', 'position'], True)
+(torch.Size([100, 3, 32, 32]), ['background', 'digit', 'hue', 'position'], True)
 >>> pairs = FactorPairs(ds, shared=("digit",))
 >>> v1, v2, params = pairs(torch.arange(8), torch.Generator().manual_seed(0))
 >>> bool((params["v1"]["digit"] == params["v2"]["digit"]).all())
@@ -50,6 +54,8 @@ from infomin.views.base import ViewPair
 
 NAME = "colorful-moving-digits"
 FACTORS: tuple[str, ...] = ("digit", "background", "position")
+#: class names of the ``hue`` factor (the digit's colour); bin k is centred on hue k/6
+COLORS: tuple[str, ...] = ("red", "yellow", "green", "cyan", "blue", "magenta")
 IMAGE_SIZE = 32
 GLYPH_SIZE = 14
 GRID_OFFSETS: tuple[int, ...] = (0, 6, 12, 18)  # 4 x 4 = 16 positions
@@ -115,6 +121,16 @@ def _hue_to_rgb(hue: Tensor) -> Tensor:
     return 1.0 - torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
+def _hue_bin(rgb: Tensor) -> Tensor:
+    """Fully saturated colours (N, 3) -> the nearest of the 6 hues k/6 (N,) (index into COLORS)."""
+    hi, lo = rgb.max(dim=1).values, rgb.min(dim=1).values
+    r, g, b = rgb.unbind(1)
+    d = (hi - lo).clamp_min(1e-12)
+    sector = torch.where(hi == r, ((g - b) / d) % 6.0,
+                         torch.where(hi == g, (b - r) / d + 2.0, (r - g) / d + 4.0))  # hue * 6
+    return sector.round().long() % len(COLORS)
+
+
 class DigitRenderer:
     """Holds the glyph and background pools; samples and renders factor parameters.
 
@@ -150,9 +166,9 @@ class DigitRenderer:
         return {k: v.to(self.device) for k, v in p.items()}
 
     def factors(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Factor labels (digit, background, position) of rendered parameters."""
+        """Factor labels (digit, background, position, and the digit's hue bin) of render parameters."""
         return {"digit": self.glyph_labels[params["glyph"]], "background": params["background"],
-                "position": params["position"]}
+                "position": params["position"], "hue": _hue_bin(params["color"])}
 
     def render(self, params: dict[str, Tensor], *, return_alpha: bool = False):
         """Render float (N, 3, 32, 32) images in [0, 1] (and the digit alpha (N, 1, 32, 32))."""
@@ -196,7 +212,19 @@ class ColorfulMovingDigits(ImageDataset):
 
     @property
     def factor_sizes(self) -> dict[str, int]:
-        return {"digit": 10, "background": len(BACKGROUND_REGIONS), "position": len(GRID_OFFSETS) ** 2}
+        return {"digit": 10, "background": len(BACKGROUND_REGIONS), "position": len(GRID_OFFSETS) ** 2,
+                "hue": len(COLORS)}
+
+    def factor_classes(self, factor: str) -> list[str]:
+        """Class names of ``factor`` (what :meth:`relabel` puts in ``classes``)."""
+        if factor == "hue":
+            return list(COLORS)
+        if factor == "digit":
+            return [str(d) for d in range(10)]
+        g = len(GRID_OFFSETS)
+        if factor == "position":
+            return [f"row{p // g}-col{p % g}" for p in range(g * g)]
+        return super().factor_classes(factor)
 
     def to(self, device: torch.device | str) -> ColorfulMovingDigits:
         super().to(device)

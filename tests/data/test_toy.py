@@ -28,13 +28,29 @@ def test_default_sizes_shapes_and_ranges():
     assert len(ds) == 5000 and len(load("colorful-moving-digits", split="test")) == 1000
     assert ds.images.dtype == torch.uint8 and ds.images.shape == (5000, 3, 32, 32)
     assert ds.labels.dtype == torch.long and torch.equal(ds.labels, ds.factors["digit"])
-    assert sorted(ds.factors) == ["background", "digit", "position"]
+    assert sorted(ds.factors) == ["background", "digit", "hue", "position"]
     assert len(BACKGROUND_REGIONS) >= 10
     # every value of every factor occurs, nothing outside the ranges
-    for f, k in {"digit": 10, "background": len(BACKGROUND_REGIONS), "position": 16}.items():
+    for f, k in {"digit": 10, "background": len(BACKGROUND_REGIONS), "position": 16, "hue": 6}.items():
         assert ds.factors[f].unique().tolist() == list(range(k)), f
     assert ds.classes == [str(d) for d in range(10)]
     assert ds.images.float().std() > 30  # real pictures, not a blank canvas
+
+
+def test_hue_is_the_digit_colour_bin_and_relabel_makes_it_the_label(toy):
+    from infomin.data.toy import COLORS
+    from infomin.views.color import rgb_to
+
+    # reference: kornia's HSV hue of the digit's colour, binned to the nearest multiple of 1/6
+    hue = rgb_to(toy.params["color"][:, :, None, None], "hsv")[:, 0, 0, 0]   # (N,) in [0, 1)
+    assert torch.equal(torch.round(hue * 6).long() % 6, toy.factors["hue"])
+    assert toy.factors["hue"].bincount(minlength=6).min() > 50               # every bin is used
+    c = toy.relabel("hue")
+    assert c.classes == list(COLORS) and torch.equal(c.labels, toy.factors["hue"])
+    assert torch.equal(c.images, toy.images) and torch.equal(toy.labels, toy.factors["digit"])  # a copy
+    assert c.subset(torch.arange(5)).classes == list(COLORS)
+    with pytest.raises(SpecError, match="label: got 'colour'.*hue"):
+        toy.relabel("colour")
 
 
 def test_deterministic_given_seed(toy):
