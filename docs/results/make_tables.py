@@ -156,5 +156,49 @@ def crop_distance():
     print("\n".join(lines))
 
 
+def learned_views():
+    """`infomin learn-views` runs (tags infomin.kind = adversarial): per seed and mean +- sd per start."""
+    import statistics
+
+    name = "repro_learned_views_cifar"
+    df = mlflow.search_runs(search_all_experiments=True,
+                            filter_string="tags.`infomin.kind` = 'adversarial' and attributes.status = 'FINISHED'")
+    keys = [("mi/before", "I_NCE start"), ("mi/after", "I_NCE learned"), ("eval/linear_acc/start", "probe start"),
+            ("eval/linear_acc/learned", "probe learned"), ("adv/acc_view1", "head acc view 1"),
+            ("adv/acc_view2", "head acc view 2")]
+    lines = ["| start | seed | " + " | ".join(lab for _, lab in keys) + " | learner seconds |",
+             "|---|---|" + "---|" * len(keys) + "---|"]
+    summary = {}
+    for start in ("rgb", "ydbdr"):
+        rows = df[df["params.generator.start"] == start].sort_values("tags.infomin.seed")
+        for _, r in rows.iterrows():
+            lines.append(f"| {start} | {r['tags.infomin.seed']} | " + " | ".join(f3(r[f'metrics.{k}']) for k, _ in keys)
+                         + f" | {r['metrics.adv/seconds']:.0f} |")
+        vals = {k: [float(v) for v in rows[f"metrics.{k}"]] for k, _ in keys}
+        summary[start] = {k: (statistics.fmean(v), statistics.stdev(v)) for k, v in vals.items() if len(v) > 1}
+        lines.append(f"| **{start}** | mean ± sd | " + " | ".join(
+            f"{summary[start][k][0]:.3f} ± {summary[start][k][1]:.3f}" for k, _ in keys) + " | |")
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.9))
+    for ax, (a, b, lab) in zip(axes, (("mi/before", "mi/after", "I_NCE, fresh critic (nats, K = 128)"),
+                                      ("eval/linear_acc/start", "eval/linear_acc/learned", "CIFAR-10 linear acc")),
+                               strict=True):
+        for i, start in enumerate(("rgb", "ydbdr")):
+            m = [summary[start][a][0], summary[start][b][0]]
+            e = [summary[start][a][1], summary[start][b][1]]
+            ax.bar([i - 0.18, i + 0.18], m, 0.34, yerr=e, capsize=3, color=["tab:gray", "tab:blue"],
+                   label=["hand-designed start", "learned (semi-supervised)"] if i == 0 else None)
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["RGB R|GB start", "YDbDr Y|DbDr start"])
+        ax.set_title(lab + " (mean ± sd, 3 seeds)", fontsize=8)
+    axes[1].set_ylim(0.3, 0.5)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "learned_vs_start.png", dpi=90)
+    print("\n".join(lines))
+
+
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()

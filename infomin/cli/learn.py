@@ -48,6 +48,8 @@ def learn_views_cmd(
     test_subset: int = typer.Option(None, "--test-subset", help="Seeded test subset (0: all)."),
     mi_steps: int = typer.Option(None, "--mi-steps", help="Steps of the fresh critics that measure I_NCE."),
     width: int = typer.Option(None, "--width", help="Width of the learner's ConvNet critics (default 16)."),
+    encoder: str = typer.Option(None, "--encoder", help="Encoder of the critics and the evaluation runs: "
+                                "convnet (default), resnet18 (CIFAR stem) or tv:<torchvision name>."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:1."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval",
                                   help="Train fresh encoders on start and learned views and probe them."),
@@ -78,6 +80,10 @@ def learn_views_cmd(
             epochs=epochs, labels=labels, batch_size=batch_size, lr=lr, generator_lr=generator_lr,
             temperature=temperature, mi_steps=mi_steps, label=label,
             ce_weight=ce_weight).items() if v is not None}
+        if encoder is not None and encoder != "convnet":
+            if width is not None:
+                raise SpecError("--width", width, f"only the convnet encoder has a width, not {encoder!r}")
+            kwargs["encoder"], kwargs["encoder_kwargs"] = encoder, {}
         if width is not None:
             kwargs["encoder_kwargs"] = {"width": width}
         for name, v in (("train_subset", train_subset), ("test_subset", test_subset)):

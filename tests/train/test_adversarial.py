@@ -248,6 +248,26 @@ def test_cli_learn_views_saves_registers_and_prints_the_comparison(mlflow_uri, t
     assert (prov["label"], prov["mode"], prov["labels"]) == ("hue", "semi-supervised", 12)
     bad = CliRunner().invoke(app, ["learn-views", "--label", "colour", "--out", str(semi), *small])
     assert bad.exit_code == 2 and "label: got 'colour'" in bad.output and "hue" in bad.output
+    bad = CliRunner().invoke(app, ["learn-views", "--encoder", "resnet18", "--out", str(semi), *small])
+    assert bad.exit_code == 2 and "--width" in bad.output  # only the convnet has a width
+
+
+def test_cli_learn_views_with_the_gpu_scale_encoder(mlflow_uri, tmp_path):
+    """The GPU-scale command's ``--encoder resnet18`` reaches the critics (no convnet width)."""
+    from typer.testing import CliRunner
+
+    from infomin.cli import app
+
+    out = tmp_path / "r18.yaml"
+    r = CliRunner().invoke(app, [
+        "learn-views", "--encoder", "resnet18", "--mode", "unsupervised", "--epochs", "1",
+        "--batch-size", "16", "--train-subset", "32", "--test-subset", "32", "--mi-steps", "1",
+        "--no-eval", "--quiet", "--experiment", "r18", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    import mlflow
+
+    run = mlflow.search_runs(experiment_names=["r18"], filter_string="tags.`infomin.kind` = 'adversarial'")
+    assert run["params.encoder"].tolist() == ["resnet18"] and out.exists()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
