@@ -53,7 +53,9 @@ def learn_views_cmd(
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:1."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval",
                                   help="Train fresh encoders on start and learned views and probe them."),
-    register_as: str = typer.Option(None, "--register", help="Register g in the MLflow model registry under NAME."),
+    register_as: str = typer.Option(None, "--register", help="Register g in the MLflow model registry under NAME "
+                                    "(default: the --out file's name, e.g. mine for views/learned/mine.yaml)."),
+    no_register: bool = typer.Option(False, "--no-register", help="Log g to its run but do not register it."),
     alias: str = typer.Option("current", "--alias", help="Registry alias to point at the new version."),
     experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default infomin-learn-views)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)."),
@@ -91,10 +93,13 @@ def learn_views_cmd(
                 kwargs[name] = None if v == 0 else v
         if experiment:
             kwargs["experiment"] = experiment
+        if not no_register and register_as is None:
+            register_as = out_path.stem
         out.print(f"[bold]learn-views[/] {mode} on {dataset}: g = {spec}, seeds "
                   f"{list(range(seed, seed + repeats))}", highlight=False)
         res = A.learn_views(dataset, mode=mode, generator_spec=spec, seeds=list(range(seed, seed + repeats)),
-                            device=device, evaluate=evaluate, out=out_path, register_as=register_as,
+                            device=device, evaluate=evaluate, out=out_path,
+                            register_as=None if no_register else register_as,
                             alias=alias, tracking_uri=tracking_uri, progress=not quiet,
                             echo=lambda m: out.print(m, highlight=False), **kwargs)
         out.print(_table(res))

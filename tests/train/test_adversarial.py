@@ -246,6 +246,8 @@ def test_cli_learn_views_saves_registers_and_prints_the_comparison(mlflow_uri, t
     assert r.exit_code == 0, r.output
     prov = yaml.safe_load(semi.read_text())["meta"]["provenance"]
     assert (prov["label"], prov["mode"], prov["labels"]) == ("hue", "semi-supervised", 12)
+    assert "registered: models:/semi@current" in r.output  # registered under the file's name by default
+    assert load("models:/semi@current").to_spec() == load(semi).to_spec()
     bad = CliRunner().invoke(app, ["learn-views", "--label", "colour", "--out", str(semi), *small])
     assert bad.exit_code == 2 and "label: got 'colour'" in bad.output and "hue" in bad.output
     bad = CliRunner().invoke(app, ["learn-views", "--encoder", "resnet18", "--out", str(semi), *small])
@@ -262,8 +264,9 @@ def test_cli_learn_views_with_the_gpu_scale_encoder(mlflow_uri, tmp_path):
     r = CliRunner().invoke(app, [
         "learn-views", "--encoder", "resnet18", "--mode", "unsupervised", "--epochs", "1",
         "--batch-size", "16", "--train-subset", "32", "--test-subset", "32", "--mi-steps", "1",
-        "--no-eval", "--quiet", "--experiment", "r18", "--out", str(out)])
+        "--no-eval", "--quiet", "--experiment", "r18", "--no-register", "--out", str(out)])
     assert r.exit_code == 0, r.output
+    assert "registered:" not in r.output
     import mlflow
 
     run = mlflow.search_runs(experiment_names=["r18"], filter_string="tags.`infomin.kind` = 'adversarial'")
