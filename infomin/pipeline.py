@@ -66,13 +66,21 @@ class CandidateResult:
 
 # -- views ---------------------------------------------------------------------------------
 def resolve_views(views: Any) -> tuple[dict[str, Any], Any]:
-    """``views`` (preset name, YAML path, ``runs:/``/``models:/`` URI, dict or generator) ->
+    """``views`` (preset name, YAML path, ``runs:/``/``models:/`` URI, ``{"source": one of those}``,
+    dict or generator) ->
     ``(spec, generator)``; the generator is ``None`` for the toy's ``shared_factors`` spec,
     which needs the dataset (:class:`infomin.data.toy.FactorPairs`)."""
     import infomin.views as V
 
     if isinstance(views, V.ViewGenerator):
         return views.to_spec(), views
+    if isinstance(views, Mapping) and "source" in views and "kind" not in views:
+        # {"source": preset | path | URI}: how a study's suggest() proposes a saved generator
+        if set(views) != {"source"}:
+            extra = sorted(set(views) - {"source"})[0]
+            raise SpecError(f"views.{extra}", views[extra],
+                            "a {'source': ...} view takes no other keys (its spec is in the file)")
+        return resolve_views(str(views["source"]))
     if isinstance(views, (str, Path)):
         s = str(views)
         if s.startswith(("runs:/", "models:/")):

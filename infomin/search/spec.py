@@ -16,8 +16,8 @@ as Optuna's define-by-run function (DESIGN.md principle 10)::
         return {"views": {"space": space}, "train": {}}
 
 ``suggest`` never trains: it returns the view overrides (merged into the base
-preset, or a whole spec when it names another ``kind``) and TrainConfig
-overrides. Tests call it with :class:`optuna.trial.FixedTrial`.
+preset, a whole spec when it names another ``kind``, or ``{"source": "learned/name"}``
+for a saved learned generator, weights included) and TrainConfig overrides. Tests call it with :class:`optuna.trial.FixedTrial`.
 
 A study may also define ``run(views, config, **run_kwargs) -> CandidateResult`` to
 score candidates with something else than :func:`infomin.pipeline.run_candidate`
@@ -163,6 +163,8 @@ def merge_views(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[s
     if not isinstance(overrides, Mapping):
         raise SpecError("suggest.views", overrides, "expected a dict of view overrides or a view spec")
     if "kind" in overrides and overrides["kind"] != base.get("kind"):
+        return dict(overrides)
+    if "source" in overrides and "kind" not in overrides:  # a saved generator: {"source": "learned/x"}
         return dict(overrides)
     return merge(dict(base), dict(overrides))
 

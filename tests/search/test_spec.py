@@ -66,8 +66,11 @@ def test_shipped_study_random_draws_build_valid_views(name):
     for _ in range(5):
         trial = opt.ask()
         views, config = study.candidate(optuna.trial.FixedTrial(dict(trial.params) or _draw(study, trial)))
-        spec, _ = resolve_views(views)
-        assert spec["kind"] == views["kind"]
+        spec, gen = resolve_views(views)
+        if "source" in views:  # a saved learned generator: its spec and weights come from the file
+            assert spec["source"].endswith(".yaml") and gen.to_spec()["kind"] == spec["kind"]
+        else:
+            assert spec["kind"] == views["kind"]
         assert config.dataset == study.spec.dataset
         opt.tell(trial, 0.0)
 
@@ -199,3 +202,25 @@ def test_contains_checks_every_distribution_kind():
     assert contains(IntDistribution(1, 9, step=2), 3) and not contains(IntDistribution(1, 9, step=2), 4)
     assert contains(CategoricalDistribution(["a", 1]), 1) and not contains(CategoricalDistribution(["a"]), "b")
     assert not contains(CategoricalDistribution([1, 2]), True)
+
+
+def test_a_trial_can_propose_a_saved_learned_generator_by_source():
+    """{"source": "learned/<name>"} replaces the base spec and resolves with its weights."""
+    import torch
+
+    import infomin.views as V
+    from infomin.pipeline import resolve_views
+    from infomin.search.spec import merge_views
+
+    assert merge_views({"kind": "channel_split", "space": "lab"}, {"source": "learned/flow_toy"}) == \
+        {"source": "learned/flow_toy"}
+    spec, gen = resolve_views({"source": "learned/flow_toy"})
+    ref = V.load("learned/flow_toy")
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert spec["kind"] == "flow_color" and spec["source"].endswith("flow_toy.yaml")
+    assert torch.equal(gen(x, generator=0)[0], ref(x, generator=0)[0])
+    assert not torch.equal(gen(x, generator=0)[0], x[:, :1])  # the learned weights, not the identity
+    with pytest.raises(SpecError, match="views.layers"):
+        resolve_views({"source": "learned/flow_toy", "layers": 2})
+    with pytest.raises(SpecError, match="no_such"):
+        resolve_views({"source": "learned/no_such"})
