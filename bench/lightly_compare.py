@@ -220,30 +220,35 @@ def bench_views(images: Tensor, lightly, workers: list[int], batch: int, repeats
             loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True,
                                                  drop_last=True, num_workers=w,
                                                  persistent_workers=w > 0)
-            it = iter(loader)
+            state = {"it": iter(loader)}
+
+            def take(loader=loader, state=state):
+                try:
+                    return next(state["it"])
+                except StopIteration:  # a new epoch (small --synthetic sets run out)
+                    state["it"] = iter(loader)
+                    return next(state["it"])
+
             # Workers prefetch (2 batches each) while the main process is idle between
             # timed calls, so timing a few next() calls measures a full queue, not the
             # pipeline (it read 134k img/s once). Each repeat drains the queue untimed,
             # then times `steady` batches: the workers' steady-state rate.
             depth = 2 * max(w, 1)
             steady = max(4, 2 * depth)
-            need = warmup + repeats * (depth + steady)
-            if need * batch > len(ds):
-                raise SystemExit(f"bench_views: {need} batches of {batch} exceed the {len(ds)} images")
             times = []
             for r in range(warmup + repeats):
                 for _ in range(depth):
-                    next(it)
+                    take()
                 t0 = time.perf_counter()
                 for _ in range(steady):
-                    (x0, x1), _ = next(it)
+                    (x0, x1), _ = take()
                     x0.to(device, non_blocking=True), x1.to(device, non_blocking=True)
                 if r >= warmup:
                     times.append(time.perf_counter() - t0)
             rate = steady * batch / statistics.median(times)
             rows.append({"views": f"lightly SimCLRTransform, DataLoader workers={w}",
                          "img/s": rate})
-            del it
+            del state["it"]
     generator, _ = simclr_views()
     generator = generator.to(device).eval().requires_grad_(False)
     x = images.to(device)
