@@ -200,5 +200,37 @@ def learned_views():
     print("\n".join(lines))
 
 
+def learned_views_study():
+    """`studies/repro_learned_views_cifar.py`: start splits against the shipped learned generators."""
+    import statistics
+
+    name = "repro_learned_views_cifar"
+    df = runs(name)
+
+    def sd(v):
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+    groups: dict[str, list] = {}
+    for _, r in df.iterrows():
+        src = r.get("params.views.source")
+        views = (("learned-rgb" if "_rgb_" in src else "learned-ydbdr") if isinstance(src, str)
+                 else r["params.views.space"])
+        groups.setdefault(views, []).append((int(r["params.seed"]), r))
+    lines = ["| views | seed 0 | seed 1 | seed 2 | linear acc, mean ± sd | I_NCE (nats), mean ± sd | seconds per trial |",
+             "|---|---|---|---|---|---|---|"]
+    for views in ("rgb", "learned-rgb", "ydbdr", "learned-ydbdr"):
+        rows = sorted(groups.get(views, []), key=lambda t: t[0])
+        accs = [r["metrics.eval/linear_acc"] for _, r in rows]
+        mis = [r["metrics.mi/nce"] for _, r in rows]
+        secs = [r["secs"] for _, r in rows]
+        cells = [f3(a) for a in accs] + [""] * (3 - len(accs))
+        lines.append(f"| {views} | " + " | ".join(cells) + f" | {statistics.fmean(accs):.3f} ± {sd(accs):.3f} | "
+                     f"{statistics.fmean(mis):.3f} ± {sd(mis):.3f} | {statistics.fmean(secs):.0f} |")
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "lvs": learned_views_study, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()
