@@ -2,7 +2,8 @@
 
 Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
 
-    python docs/results/make_tables.py sf cc tt ttc cd
+    python docs/results/make_tables.py sf cc tt ttc cd lvs
+    python docs/results/make_tables.py lv    # where `infomin learn-views` wrote its mlflow.db
 """
 import json
 import os
@@ -180,7 +181,7 @@ def learned_views():
             f"{summary[start][k][0]:.3f} ± {summary[start][k][1]:.3f}" for k, _ in keys) + " | |")
     out = DOCS / name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / "learner_table.md").write_text("\n".join(lines) + "\n")  # the study writes table.md
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.9))
     for ax, (a, b, lab) in zip(axes, (("mi/before", "mi/after", "I_NCE, fresh critic (nats, K = 128)"),
                                       ("eval/linear_acc/start", "eval/linear_acc/learned", "CIFAR-10 linear acc")),
