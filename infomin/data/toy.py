@@ -232,6 +232,12 @@ class ColorfulMovingDigits(ImageDataset):
         self.params = {k: v.to(device) for k, v in self.params.items()}
         return self
 
+    def relabel(self, factor: str) -> ColorfulMovingDigits:
+        out = super().relabel(factor)
+        # own pools and params, as in _with_rows: moving the copy must not move this one
+        out.renderer, out.params = copy.copy(self.renderer), dict(self.params)
+        return out
+
     def _with_rows(self, idx: Tensor) -> ColorfulMovingDigits:
         out = ColorfulMovingDigits.__new__(ColorfulMovingDigits)
         ImageDataset.__init__(out, self.images[idx], self.labels[idx], self.classes, self.name,

@@ -164,3 +164,11 @@ def test_errors(toy):
         colorful_moving_digits("val")
     with pytest.raises(SpecError, match="split"):
         load("colorful-moving-digits", split="val")
+
+
+def test_relabelled_copy_moves_without_moving_the_original(toy):
+    c = toy.relabel("position")
+    c.to("meta")
+    assert c.images.device.type == "meta" and c.renderer.glyphs.device.type == "meta"
+    assert toy.images.device.type == "cpu" and toy.renderer.glyphs.device.type == "cpu"
+    assert toy.params["color"].device.type == "cpu"
