@@ -122,13 +122,11 @@ def _hue_to_rgb(hue: Tensor) -> Tensor:
 
 
 def _hue_bin(rgb: Tensor) -> Tensor:
-    """Fully saturated colours (N, 3) -> the nearest of the 6 hues k/6 (N,) (index into COLORS)."""
-    hi, lo = rgb.max(dim=1).values, rgb.min(dim=1).values
-    r, g, b = rgb.unbind(1)
-    d = (hi - lo).clamp_min(1e-12)
-    sector = torch.where(hi == r, ((g - b) / d) % 6.0,
-                         torch.where(hi == g, (b - r) / d + 2.0, (r - g) / d + 4.0))  # hue * 6
-    return sector.round().long() % len(COLORS)
+    """Colours (N, 3) -> the nearest of the 6 hues k/6 (N,) (index into COLORS)."""
+    from infomin.views.color import rgb_to
+
+    hue = rgb_to(rgb[:, :, None, None], "hsv")[:, 0, 0, 0]  # (N,) in [0, 1)
+    return torch.round(hue * len(COLORS)).long() % len(COLORS)
 
 
 class DigitRenderer:

@@ -567,6 +567,7 @@ def learn_views(dataset: str, *, mode: str = "unsupervised",
     from infomin import data as D
     from infomin import tracking
     from infomin.data.base import balanced_indices
+    from infomin.models.encoders import build_encoder
     from infomin.views import flatten
     from infomin.views.io import save
 
@@ -578,6 +579,8 @@ def learn_views(dataset: str, *, mode: str = "unsupervised",
         raise SpecError("seeds", seeds, "expected at least one seed")
     if mode == "semi-supervised":
         check_int("labels", labels, 2)
+    check_range("ce_weight", ce_weight, 0)
+    build_encoder(encoder, 1, **dict(encoder_kwargs or {}))  # a bad encoder fails before any run opens
     say = echo or (lambda _msg: None)
     device = resolve_device(device)
     exp_id = tracking.get_or_create_experiment(experiment, uri=tracking_uri)

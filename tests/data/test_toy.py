@@ -45,6 +45,10 @@ def test_hue_is_the_digit_colour_bin_and_relabel_makes_it_the_label(toy):
     hue = rgb_to(toy.params["color"][:, :, None, None], "hsv")[:, 0, 0, 0]   # (N,) in [0, 1)
     assert torch.equal(torch.round(hue * 6).long() % 6, toy.factors["hue"])
     assert toy.factors["hue"].bincount(minlength=6).min() > 50               # every bin is used
+    from infomin.data.toy import _hue_bin, _hue_to_rgb
+
+    h = torch.rand(1000, generator=torch.Generator().manual_seed(0))  # the hue the renderer draws
+    assert torch.equal(_hue_bin(_hue_to_rgb(h)), torch.round(h * 6).long() % 6)
     c = toy.relabel("hue")
     assert c.classes == list(COLORS) and torch.equal(c.labels, toy.factors["hue"])
     assert torch.equal(c.images, toy.images) and torch.equal(toy.labels, toy.factors["digit"])  # a copy
