@@ -34,6 +34,14 @@ def runs(study):
     return df
 
 
+def write_table(name, lines, file="table.md"):
+    """Write the markdown ``lines`` to docs/results/<name>/<file>; return the folder."""
+    out = DOCS / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / file).write_text("\n".join(lines) + "\n")
+    return out
+
+
 def f3(v):
     return f"{v:.3f}"
 
@@ -61,9 +69,7 @@ def shared_factors():
     rb = json.load(open("untrained_baseline.json"))
     lines.append(f"| *untrained encoder (no views)* | {rb['toy/digit']:.3f} | {rb['toy/background']:.3f} | {rb['toy/position']:.3f} | | | |")
     lines.append("| *chance* | 0.100 | 0.083 | 0.063 | | | |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    out = write_table(name, lines)
     # grouped bars
     done = [s for s in order if s in rows]
     fig, ax = plt.subplots(figsize=(8, 3.4))
@@ -97,9 +103,7 @@ def cifar_color():
         lines.append(f"| {r['params.views.space']} | {r['metrics.mi/nce']:.3f} | {f3(r['metrics.eval/linear_acc'])} | "
                      f"{f3(r['metrics.eval/knn_acc'])} | {f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | "
                      f"{f3(r['metrics.eval/tolerance'])} | {secs:.0f} |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    write_table(name, lines)
     print("\n".join(lines))
 
 
@@ -113,9 +117,7 @@ def temperature(name="repro_temperature", acc="digit linear acc"):
         lines.append(f"| {r['tau']:g} | {f3(r['metrics.eval/linear_acc'])} | {f3(r['metrics.eval/knn_acc'])} | "
                      f"{f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | {f3(r['metrics.eval/tolerance'])} | "
                      f"{r['metrics.mi/nce']:.2f} | {secs:.0f} |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    out = write_table(name, lines)
     fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
     for ax, (m, lab) in zip(axes, (("eval/linear_acc", acc), ("eval/uniformity", "uniformity (lower = more uniform)"),
                                    ("eval/tolerance", "tolerance")), strict=True):
@@ -138,9 +140,7 @@ def crop_distance():
         lines.append(f"| {r['d']:g} | {r['metrics.mi/nce']:.3f} | {f3(r['metrics.eval/linear_acc'])} | "
                      f"{f3(r['metrics.eval/knn_acc'])} | {f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | "
                      f"{f3(r['metrics.eval/tolerance'])} | {r['secs']:.0f} |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    out = write_table(name, lines)
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.9))
     axes[0].plot(df["d"], df["metrics.eval/linear_acc"], "o-")
     axes[0].set_xlabel("distance between the patch centres (px, 16 px patches of 32 px images)")
@@ -179,9 +179,7 @@ def learned_views():
         summary[start] = {k: (statistics.fmean(v), statistics.stdev(v)) for k, v in vals.items() if len(v) > 1}
         lines.append(f"| **{start}** | mean ± sd | " + " | ".join(
             f"{summary[start][k][0]:.3f} ± {summary[start][k][1]:.3f}" for k, _ in keys) + " | |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "learner_table.md").write_text("\n".join(lines) + "\n")  # the study writes table.md
+    out = write_table(name, lines, "learner_table.md")  # the study writes table.md
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.9))
     for ax, (a, b, lab) in zip(axes, (("mi/before", "mi/after", "I_NCE, fresh critic (nats, K = 128)"),
                                       ("eval/linear_acc/start", "eval/linear_acc/learned", "CIFAR-10 linear acc")),
@@ -227,9 +225,7 @@ def learned_views_study():
         cells = [f3(a) for a in accs] + [""] * (3 - len(accs))
         lines.append(f"| {views} | " + " | ".join(cells) + f" | {statistics.fmean(accs):.3f} ± {sd(accs):.3f} | "
                      f"{statistics.fmean(mis):.3f} ± {sd(mis):.3f} | {statistics.fmean(secs):.0f} |")
-    out = DOCS / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    write_table(name, lines)
     print("\n".join(lines))
 
 
