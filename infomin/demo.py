@@ -31,17 +31,20 @@ def write_preset_grids(out: Path = OUT, *, n: int = 6, seed: int = 0) -> list[Pa
 
     from infomin import data as D
     from infomin import views as V
+    from infomin.seeding import make_generator
     from infomin.views import render
 
-    x = D.load("colorful-moving-digits", split="test", subset=n, seed=seed).batch(torch.arange(n))
+    ds = D.load("colorful-moving-digits", split="test", subset=max(n, 10), seed=seed)
+    idx = torch.arange(n)
+    x = ds.batch(idx)
     written = []
     for name, path in sorted(V.presets().items()):
         try:
             gen = V.load(path) if name.startswith("learned/") else V.build(path)
             if gen.in_channels not in (None, x.shape[1]):
                 continue
-            pair = gen(x, generator=seed)
-            names = render.view_channel_names(gen)
+            pair = gen.pairs(ds)(idx, make_generator(seed))
+            names = gen.channel_names
             dst = out / f"views_{name.replace('/', '_')}.png"
             render.save_grid(x, pair, dst, n=n, title=name,
                              channel_names=names if names != (None, None) else None)
@@ -56,7 +59,7 @@ def train_candidate(views: str = "lab_l_ab", *, quick: bool = False, tracking_ur
     """Train and score one candidate on the toy; return the :class:`CandidateResult`."""
     from infomin import tracking
     from infomin.config import TrainConfig
-    from infomin.pipeline import run_candidate
+    from infomin.protocols import run_candidate
     from infomin.views import presets
 
     if views == "lab_l_ab" and "lab_l_ab" not in presets():

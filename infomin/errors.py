@@ -1,7 +1,7 @@
 """Errors that reach users, and the small validators that raise them.
 
 Every user-facing error names the field, the bad value and, where there is a
-finite set, the valid choices (DESIGN.md principle 8: validate at
+finite set, the valid choices (docs/architecture.md, "Errors": validate at
 construction, raise, never assert).
 """
 

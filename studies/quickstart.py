@@ -17,23 +17,24 @@ toy images each; K, tau and the encoder are fixed so the I_NCE values compare.
     infomin study report quickstart
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SUBSETS = ("position", "digit", "digit+position", "background", "digit+background+position")
 
+TRAIN = recipes.TOY_CPU
+
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views={"kind": "shared_factors", "shared": ["digit"]},
-    train={"epochs": 4, "batch_size": 128, "train_subset": 1536, "test_subset": 500,
-           "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False},
+    train=TRAIN,
     metric="eval/linear_acc/digit",
     sampler="grid",
     grid={"shared": list(SUBSETS)},
     pruner="none",
     n_trials=len(SUBSETS),
     seed=0,
-    fixed={"K": "batch 128 (NT-Xent: K = 2N - 1 = 255)", "tau": "0.2", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'ntxent'),
 )
 
 

@@ -8,22 +8,24 @@ is best when the views share the digit only. The parent run's report tabulates t
 per-factor probes (``eval/linear_acc/<factor>``) of each subset.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SUBSETS = ("digit", "background", "position", "digit+background", "digit+position",
            "background+position", "digit+background+position")
 
+TRAIN = recipes.TOY_CPU_LONG
+
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views={"kind": "shared_factors", "shared": ["digit"]},
-    train={"epochs": 5, "batch_size": 256, "train_subset": 4096, "test_subset": 1024,
-           "temperature": 0.2, "encoder": "convnet"},
+    train=TRAIN,
     sampler="grid",
     grid={"shared": list(SUBSETS)},
     pruner="none",
     n_trials=len(SUBSETS),
     seed=0,
-    fixed={"K": "batch 256", "tau": "0.2", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'ntxent'),
 )
 
 

@@ -89,7 +89,7 @@ def test_missing_views_file(uri, tmp_path):
 
 @pytest.mark.parametrize("args,match", [
     (["--set", "epoch=3"], "valid choices"),
-    (["--optimizer", "adam"], "adamw"),
+    (["--optimizer", "adamax"], "adamw"),
     (["--set", "knn_k"], "key=value"),
 ])
 def test_bad_options_are_one_line(lab_views, args, match):

@@ -1,5 +1,5 @@
 """The ``infomin`` command. Each command group lives in its own module and only
-parses, validates and calls library functions (DESIGN.md principle 12)."""
+parses, validates and calls library functions (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``infomin study run|list|show|report``: Optuna studies over view generators.
 
-Each command parses, validates and calls :mod:`infomin.search` (DESIGN.md principle 12).
+Each command parses, validates and calls :mod:`infomin.search` (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -93,13 +93,21 @@ def render_preset(spec: str, path: Path, *, n: int = 8, seed: int = 0, source: s
                   size: int = 64) -> Path:
     """Build ``spec`` (preset name or YAML path), draw views of real images, save the grid."""
     from infomin.views import build
-    from infomin.views.render import save_grid, view_channel_names
+    from infomin.views.render import save_grid
 
     gen = build(spec)
-    x = load_images(source, n, size, seed)
     with torch.no_grad():
-        pair = gen(x, generator=seed)
-    names = view_channel_names(gen)
+        if gen.source == "dataset":   # re-renders the toy's items from their factors
+            from infomin import data as D
+
+            ds = D.load("colorful-moving-digits", split="test", subset=max(n, 10), seed=seed)
+            idx = torch.arange(n)
+            x = ds.batch(idx)
+            pair = gen.pairs(ds)(idx, make_generator(seed))
+        else:
+            x = load_images(source, n, size, seed)
+            pair = gen(x, rng=seed)
+    names = gen.channel_names
     title = f"{spec}  ({gen.kind}, channels {gen.channels[0]} | {gen.channels[1]})"
     return save_grid(x, pair, path, n=n, title=title, channel_names=names)
 

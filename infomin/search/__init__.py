@@ -18,11 +18,11 @@ __all__ = ["StudySpec", "Study", "check_study", "load_study", "run_study", "make
 
 def __getattr__(name):  # lazy: the runner and report pull in optuna, mlflow and matplotlib
     if name == "run_study":
-        from infomin.search.runner import run_study
+        from infomin.search.runner import run_study  # optuna, mlflow: imported on first use
 
         return run_study
     if name in ("make_report", "fit_sweet_spot"):
-        from infomin.search import report
+        from infomin.search import report  # optuna, matplotlib: imported on first use
 
         return getattr(report, name)
     raise AttributeError(name)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from infomin.search.runner import fail_reason
+
 #: An I_NCE within this fraction of log K counts as saturated.
 SATURATION = 0.9
 #: Warn when more than this share of the trials is saturated.
@@ -129,7 +131,6 @@ def _fmt(v: Any) -> str:
 
 def trial_rows(optuna_study: Any, metric: str = "eval/linear_acc", *, states: Sequence[str] = ("COMPLETE",)) -> list[dict[str, Any]]:
     """One flat dict per trial in ``states``: number, state, params, metrics, tau, encoder."""
-    from infomin.search.runner import fail_reason
 
     rows = []
     for t in optuna_study.get_trials(deepcopy=False):
@@ -198,7 +199,7 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
     if best_trial is not None:
         bt = optuna_study.trials[best_trial]
         if bt.user_attrs.get("views"):
-            from infomin.views.spec import dump_spec
+            from infomin.views.spec import dump_spec  # torch, kornia: best preset only
 
             path = out / "best_views.yaml"
             dump_spec(bt.user_attrs["views"], path,
@@ -304,7 +305,7 @@ def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, s
 
 
 def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
     uri = optuna_study.user_attrs.get("infomin.tracking_uri")

@@ -173,7 +173,7 @@ class StaleTrialHandler:
 
 def _close_trial_run(uri: str, experiment_id: str, study_name: str, number: int, status: str,
                      reason: str | None, run_id: str | None = None) -> str | None:
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     try:
         run_id = run_id or tracking.find_trial_run(experiment_id, study_name, number, uri=uri)
@@ -308,7 +308,7 @@ class Objective:
 
     def _fail(self, trial: Any, reason: str, run_id: str | None, tags: Mapping[str, Any]) -> None:
         """Store the reason on the trial and on its MLflow run (one is created if training never started)."""
-        from infomin import tracking
+        from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
         a = self.args
         try:
@@ -374,7 +374,7 @@ def _system_attrs(trial: Any) -> dict[str, Any]:
 
 
 def _find_run(a: WorkerArgs, number: int) -> str | None:
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     try:
         return tracking.find_trial_run(a.experiment_id, a.study_name, number, uri=a.tracking_uri)
@@ -383,7 +383,7 @@ def _find_run(a: WorkerArgs, number: int) -> str | None:
 
 
 def _run_candidate(views, config, **kwargs):
-    from infomin.pipeline import run_candidate
+    from infomin.protocols import run_candidate  # torch: workers only
 
     return run_candidate(views, config, **kwargs)
 
@@ -508,7 +508,7 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
     out = Path(out or Path(OUT_ROOT) / name).resolve()
     url = st.normalize_url(storage or st.default_storage_url())
     handler = StaleTrialHandler(grace_period)
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     with st.creation_lock(url):
         rdb = st.open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,

@@ -40,7 +40,7 @@ def default_storage_url() -> str:
     env = os.environ.get(STORAGE_ENV)
     if env:
         return env
-    from infomin.tracking import tracking_uri
+    from infomin.tracking import tracking_uri  # mlflow: heavy (~2 s), only runs need it
 
     uri = tracking_uri()
     folder = Path.cwd()

@@ -75,12 +75,6 @@ def read_yaml(source: str | Path) -> dict[str, Any]:
     return spec
 
 
-def has_weights(source: str | Path) -> bool:
-    """True when the file is a saved learned generator (its ``meta`` names a weights file)."""
-    meta = read_yaml(source).get("meta")
-    return isinstance(meta, dict) and bool(meta.get("weights"))
-
-
 def load_spec(source: str | Path) -> dict[str, Any]:
     """Read a spec from a YAML file path or a preset name (``simclr``, ``learned/foo``)."""
     spec = read_yaml(source)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infomin.data import ImageDataset, load
+from infomin.data import load
 from infomin.data.toy import (
     BACKGROUND_REGIONS,
     FACTORS,
-    GLYPH_SIZE,
-    GRID_OFFSETS,
-    FactorPairs,
     _glyph_pool,
+    cell_masks,
     colorful_moving_digits,
 )
 from infomin.errors import SpecError
@@ -80,94 +78,9 @@ def test_digit_is_painted_inside_its_grid_cell(toy):
     params = {k: v[idx] for k, v in toy.params.items()}
     x, alpha = toy.renderer.render(params, return_alpha=True)
     assert torch.allclose(x.mul(255).round(), toy.images[idx].float())
-    inside = _cell_masks()[params["position"]]  # 64 x 1 x 32 x 32
+    inside = cell_masks()[params["position"]]  # 64 x 1 x 32 x 32
     assert (alpha[~inside] == 0).all()
     assert (alpha.masked_fill(~inside, 0).amax((1, 2, 3)) > 0.5).all()
-
-
-def _cell_masks() -> torch.Tensor:
-    g = len(GRID_OFFSETS)
-    m = torch.zeros(g * g, 1, 32, 32, dtype=torch.bool)
-    for p in range(g * g):
-        oy, ox = GRID_OFFSETS[p // g], GRID_OFFSETS[p % g]
-        m[p, 0, oy:oy + GLYPH_SIZE, ox:ox + GLYPH_SIZE] = True
-    return m
-
-
-SHARED_CASES = [(), ("digit",), ("background",), ("position",), ("digit", "position"), FACTORS]
-
-
-@pytest.mark.parametrize("shared", SHARED_CASES)
-def test_pairs_share_exactly_the_requested_factors(toy, shared):
-    pairs = FactorPairs(toy, shared=shared)
-    idx = torch.arange(300)
-    v1, v2, params = pairs(idx, torch.Generator().manual_seed(0))
-    assert v1.shape == v2.shape == (300, 3, 32, 32) and v1.dtype == torch.float32
-    assert 0 <= float(v1.min()) and float(v1.max()) <= 1
-    p1, p2 = params["v1"], params["v2"]
-    for f in FACTORS:
-        same = (p1[f] == p2[f]).float().mean()
-        if f in shared:
-            assert same == 1, f
-            assert torch.equal(p1[f], toy.factors[f][idx]), f  # the anchor's factor
-        else:
-            assert same < 0.3, (f, float(same))  # independent draws agree ~1/10, 1/12, 1/16
-    # check the re-rendered pixels, not only the parameters
-    r1, a1 = toy.renderer.render(p1, return_alpha=True)
-    r2, a2 = toy.renderer.render(p2, return_alpha=True)
-    assert torch.equal(r1, v1) and torch.equal(r2, v2)
-    if "background" in shared:
-        bg = (a1 == 0) & (a2 == 0)
-        assert torch.equal((v1 - v2).abs().amax(1, keepdim=True)[bg], torch.zeros(int(bg.sum())))
-    if "position" in shared:
-        # both digits' ink lies inside the anchor's grid cell
-        box = _cell_masks()[toy.factors["position"][idx]]  # 300 x 1 x 32 x 32
-        assert (a1[~box] == 0).all() and (a2[~box] == 0).all()
-    if "digit" in shared:
-        # same glyph (up to translation): identical ink totals and colours
-        assert torch.allclose(a1.sum((1, 2, 3)), a2.sum((1, 2, 3)))
-        assert torch.equal(p1["color"], p2["color"])
-
-
-def test_all_factors_shared_reproduces_the_anchor_image(toy):
-    idx = torch.tensor([3, 17, 5, 400])
-    v1, v2, _ = FactorPairs(toy, shared=FACTORS)(idx, 0)
-    assert torch.equal(v1, v2)
-    assert (v1 - toy.batch(idx)).abs().max() <= 0.5 / 255 + 1e-6
-
-
-def test_pairs_are_seeded_and_replayable(toy):
-    pairs = FactorPairs(toy, shared=("digit",))
-    idx = torch.arange(20)
-    a = pairs(idx, torch.Generator().manual_seed(5))
-    b = pairs(idx, torch.Generator().manual_seed(5))
-    c = pairs(idx, torch.Generator().manual_seed(6))
-    assert torch.equal(a.v1, b.v1) and torch.equal(a.v2, b.v2)
-    assert not torch.equal(a.v1, c.v1)
-    r = pairs.replay(a.params)
-    assert torch.equal(r.v1, a.v1) and torch.equal(r.v2, a.v2)
-    assert pairs.to_spec() == {"kind": "shared_factors", "shared": ["digit"]}
-    assert pairs.channels == (3, 3)
-
-
-def test_subset_keeps_what_rendering_needs(toy):
-    sub = load("colorful-moving-digits", split="test", subset=50, seed=3)
-    assert len(sub) == 50 and sub.labels.bincount().tolist() == [5] * 10
-    v1, v2, params = FactorPairs(sub, shared=("position",))(torch.arange(50), 0)
-    assert torch.equal(params["v1"]["position"], sub.factors["position"])
-    assert sub.to("cpu") is sub
-
-
-def test_errors(toy):
-    with pytest.raises(SpecError, match="background") as e:
-        FactorPairs(toy, shared=("colour",))
-    assert e.value.field == "shared" and set(e.value.choices) == set(FACTORS)
-    with pytest.raises(SpecError, match="colorful-moving-digits"):
-        FactorPairs(ImageDataset(toy.images[:5], toy.labels[:5], toy.classes), shared=("digit",))
-    with pytest.raises(SpecError, match="split"):
-        colorful_moving_digits("val")
-    with pytest.raises(SpecError, match="split"):
-        load("colorful-moving-digits", split="val")
 
 
 def test_relabelled_copy_moves_without_moving_the_original(toy):
@@ -176,3 +89,10 @@ def test_relabelled_copy_moves_without_moving_the_original(toy):
     assert c.images.device.type == "meta" and c.renderer.glyphs.device.type == "meta"
     assert toy.images.device.type == "cpu" and toy.renderer.glyphs.device.type == "cpu"
     assert toy.params["color"].device.type == "cpu"
+
+
+def test_unknown_split_names_the_choices():
+    with pytest.raises(SpecError, match="split"):
+        colorful_moving_digits("val")
+    with pytest.raises(SpecError, match="split"):
+        load("colorful-moving-digits", split="val")

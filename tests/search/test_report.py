@@ -94,7 +94,7 @@ def _study(points, *, ks=None):
 
 
 def test_report_writes_table_plots_and_a_usable_best_preset(tmp_path):
-    from infomin.pipeline import resolve_views
+    from infomin.views import build_views
 
     pts = [(m, 0.8 - 0.1 * (m - 2.0) ** 2) for m in (0.5, 1.0, 1.5, 2.5, 3.0, 3.5)]
     rep = make_report(_study(pts), tmp_path / "report", log=False)
@@ -107,7 +107,7 @@ def test_report_writes_table_plots_and_a_usable_best_preset(tmp_path):
     spec = yaml.safe_load(rep.files["best_views"].read_text())
     best = max(range(len(pts)), key=lambda i: pts[i][1])
     assert spec == {"kind": "patch_distance", "size": 16, "distance": float(best)}
-    resolve_views(str(rep.files["best_views"]))  # what `infomin train --views <file>` does first
+    build_views(str(rep.files["best_views"]))  # what `infomin train --views <file>` does first
     assert rep.warnings == []
 
 

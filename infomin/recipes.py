@@ -1,0 +1,59 @@
+"""Named training budgets shared by the study modules (``studies/*.py``), and what they fix.
+
+A study states its question and search space; how long and with what encoder each
+candidate trains is one of these recipes (TrainConfig overrides), so studies that
+answer related questions train alike and their I_NCE values compare. Override single
+keys in a study with ``{**recipes.TOY_CPU, "temperature": 0.5}``.
+
+:func:`comparable` writes the settings that must not vary for I_NCE estimates to
+compare (K from the batch size and the InfoNCE form, tau, the encoder), computed with
+:func:`infomin.objectives.num_candidates`, for a study's ``fixed`` notes.
+
+>>> comparable(TOY_CPU, "ntxent")["K"]
+'255 (batch 128, ntxent)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from infomin.objectives import num_candidates
+
+#: the toy at a few-minute budget on 2 CPU cores (the quickstart and the toy reproductions)
+TOY_CPU: dict[str, Any] = {
+    "epochs": 4, "batch_size": 128, "train_subset": 1536, "test_subset": 512,
+    "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
+    "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False,
+}
+
+#: the toy with more data and epochs (searches over views of the toy)
+TOY_CPU_LONG: dict[str, Any] = {
+    "epochs": 5, "batch_size": 256, "train_subset": 4096, "test_subset": 1024,
+    "temperature": 0.2, "encoder": "convnet",
+}
+
+#: CIFAR-10 arrays on 2 CPU cores (the CIFAR reproductions)
+CIFAR_CPU: dict[str, Any] = {
+    "epochs": 4, "batch_size": 256, "train_subset": 4096, "test_subset": 2000,
+    "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
+    "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False,
+}
+
+#: CIFAR-10 on a GPU: ResNet-18 (CIFAR stem), LARS, large batch
+CIFAR_GPU: dict[str, Any] = {
+    "epochs": 30, "batch_size": 512, "temperature": 0.2, "encoder": "resnet18", "lr": 0.6,
+    "optimizer": "lars", "warmup_epochs": 3,
+}
+
+
+def comparable(train: Mapping[str, Any], form: str, **extra: str) -> dict[str, str]:
+    """The settings I_NCE estimates of a study share: K (from the batch size and ``form``,
+    ``"ntxent"`` or ``"cross"``), tau and the encoder, plus ``extra`` notes."""
+    batch = int(train.get("batch_size", 256))
+    return {"K": f"{num_candidates(batch, form)} (batch {batch}, {form})",
+            "tau": str(train.get("temperature", 0.2)), "encoder": str(train.get("encoder", "convnet")),
+            **extra}
+
+
+__all__ = ["CIFAR_CPU", "CIFAR_GPU", "TOY_CPU", "TOY_CPU_LONG", "comparable"]
