@@ -244,6 +244,7 @@ class TrainConfig(_Config):
 
 
 LEARN_MODES = ("unsupervised", "semi-supervised")
+LEARN_UPDATES = ("simultaneous", "alternating")
 #: TrainConfig fields of the evaluation runs that always follow the learner's own settings
 EVAL_FOLLOWS = ("dataset", "data_root", "train_subset", "test_subset", "device", "progress")
 
@@ -263,8 +264,10 @@ class LearnViewsConfig(_Config):
       the crops, as in the authors' code);
     * ``epochs``, ``batch_size`` (N, which sets K), ``temperature``;
     * Adam for every player: ``lr`` (critics), ``generator_lr`` and ``classifier_lr``
-      (default ``lr``), ``betas``; ``adversary_scale`` (the gradient-reversal factor)
-      and ``critic_steps`` (critic updates per update of g);
+      (default ``lr``), ``betas``; ``adversary_scale`` (the gradient-reversal factor),
+      ``critic_steps`` (critic updates per update of g) and ``update``
+      (``simultaneous`` through gradient reversal, or ``alternating`` as in the authors'
+      learner script);
     * the critics: ``encoder``, ``encoder_kwargs``, ``proj_dim``;
     * ``seeds``: one learner per seed (adversarial runs vary); ``device``, ``amp``.
 
@@ -305,6 +308,7 @@ class LearnViewsConfig(_Config):
     ce_weight: float = 1.0
     adversary_scale: float = 1.0
     critic_steps: int = 1
+    update: str = "simultaneous"
     encoder: str = "convnet"
     encoder_kwargs: Mapping[str, Any] = field(default_factory=lambda: {"width": 16})
     proj_dim: int = 64
@@ -342,6 +346,7 @@ class LearnViewsConfig(_Config):
         check_range(f"{p}.ce_weight", self.ce_weight, 0)
         check_range(f"{p}.adversary_scale", self.adversary_scale, 0)
         check_int(f"{p}.critic_steps", self.critic_steps, 1)
+        check_choice(f"{p}.update", self.update, LEARN_UPDATES)
         if not isinstance(self.encoder_kwargs, Mapping):
             raise SpecError(f"{p}.encoder_kwargs", self.encoder_kwargs, "expected a mapping")
         check_int(f"{p}.proj_dim", self.proj_dim, 1)

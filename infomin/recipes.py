@@ -47,6 +47,24 @@ CIFAR_GPU: dict[str, Any] = {
 }
 
 
+#: The InfoMin authors' semi-supervised view-learner script (a public copy; STL-10 at 64 px,
+#: 100 epochs there): Adam at 2e-4 with betas (0.5, 0.999) for the estimator and 5x that
+#: rate for the generator and the classifiers, classification weight 1, the estimator and
+#: the generator updated in turn, and views from *different crops*: two random resized
+#: crops (scale 0.2-1, flip) each go through the colour flow, view 1 is the first channel
+#: of crop 1's output and view 2 the other channels of crop 2's. LearnViewsConfig overrides.
+LEARN_AUTHORS: dict[str, Any] = {
+    "lr": 2e-4, "betas": [0.5, 0.999], "generator_lr": 1e-3, "classifier_lr": 1e-3,
+    "ce_weight": 1.0, "update": "alternating",
+    "generator": {"kind": "pair",
+                  "spatial": {"kind": "random_resized_crop", "scale": [0.2, 1.0], "flip": 0.5},
+                  "split": {"kind": "flow_color", "start": "rgb"}},
+}
+
+#: named LearnViewsConfig overrides (``infomin learn-views --recipe NAME``)
+LEARN_RECIPES: dict[str, dict[str, Any]] = {"authors": LEARN_AUTHORS}
+
+
 def comparable(train: Mapping[str, Any], form: str, **extra: str) -> dict[str, str]:
     """The settings I_NCE estimates of a study share: K (from the batch size and ``form``,
     ``"ntxent"`` or ``"cross"``), tau and the encoder, plus ``extra`` notes."""
@@ -56,4 +74,4 @@ def comparable(train: Mapping[str, Any], form: str, **extra: str) -> dict[str, s
             **extra}
 
 
-__all__ = ["CIFAR_CPU", "CIFAR_GPU", "TOY_CPU", "TOY_CPU_LONG", "comparable"]
+__all__ = ["CIFAR_CPU", "CIFAR_GPU", "LEARN_AUTHORS", "LEARN_RECIPES", "TOY_CPU", "TOY_CPU_LONG", "comparable"]

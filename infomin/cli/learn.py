@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infomin.cli._common import parse_sets, user_errors
-from infomin.errors import SpecError
+from infomin.errors import SpecError, check_choice
 
 out = Console()
 
@@ -42,10 +42,10 @@ def learn_views_cmd(
                                     "(semi-supervised; default 1)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the first repeat."),
     repeats: int = typer.Option(1, "--repeats", "-r", help="Repeat over seeds seed..seed+repeats-1 and report the spread."),
-    start: str = typer.Option("rgb", "--start", help="Colour space the flow starts from: rgb or ydbdr."),
-    kind: str = typer.Option("flow_color", "--kind", help="flow_color or perturbation (Viewmaker-style)."),
-    volume_preserving: bool = typer.Option(False, "--volume-preserving/--nvp",
-                                           help="NICE (additive) flow instead of RealNVP (affine)."),
+    start: str = typer.Option(None, "--start", help="Colour space the flow starts from: rgb (default) or ydbdr."),
+    kind: str = typer.Option(None, "--kind", help="flow_color (default) or perturbation (Viewmaker-style)."),
+    volume_preserving: bool = typer.Option(None, "--volume-preserving/--nvp",
+                                           help="NICE (additive) flow instead of RealNVP (affine, default)."),
     batch_size: int = typer.Option(None, "--batch-size", help="InfoNCE batch N (K follows)."),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate of the encoders (critics)."),
     generator_lr: float = typer.Option(None, "--generator-lr", help="Adam learning rate of g (default: --lr)."),
@@ -59,6 +59,11 @@ def learn_views_cmd(
     device: str = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:1."),
     evaluate: bool = typer.Option(None, "--eval/--no-eval",
                                   help="Train fresh encoders on start and learned views and probe them."),
+    recipe: str = typer.Option(None, "--recipe", help="Named settings under the flags: authors (the InfoMin "
+                               "authors' learner: Adam 2e-4 betas (0.5, 0.999), g and heads at 5x, "
+                               "alternating updates, the flow after two different crops)."),
+    update: str = typer.Option(None, "--update", help="simultaneous (gradient reversal) or alternating "
+                               "(critic step, then g against the updated critic)."),
     config: Path = typer.Option(None, "--config", "-c", help="A LearnViewsConfig YAML."),
     sets: list[str] = typer.Option(None, "--set", help="Any LearnViewsConfig key: --set critic_steps=2, "
                                    "--set eval.epochs=8 (repeatable)."),
@@ -70,8 +75,11 @@ def learn_views_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store (default sqlite:///mlflow.db)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Learn views adversarially (InfoMin), evaluate them against the start views, save and register g."""
-    from infomin import tracking
+    """Learn views adversarially (InfoMin), evaluate them against the start views, save and register g.
+
+    Settings: LearnViewsConfig defaults, then --config, then --recipe, then --set, then the flags.
+    """
+    from infomin import recipes, tracking
     from infomin.config import LearnViewsConfig
     from infomin.protocols import EXPERIMENT, learn_views
 
@@ -80,18 +88,24 @@ def learn_views_cmd(
             raise SpecError("--repeats", repeats, "expected at least 1")
         if out_path.suffix not in (".yaml", ".yml"):
             raise SpecError("--out", str(out_path), "expected a PATH.yaml (the weights go next to it)")
-        overrides = parse_sets(sets)
-        if kind == "flow_color":
-            overrides.setdefault("generator", {"kind": "flow_color", "start": start,
-                                               "volume_preserving": volume_preserving})
-        elif kind == "perturbation":
-            overrides.setdefault("generator", {"kind": "perturbation"})
-        else:
-            raise SpecError("--kind", kind, choices=GENERATOR_KINDS)
+        overrides: dict = {}
+        if recipe is not None:
+            check_choice("--recipe", recipe, sorted(recipes.LEARN_RECIPES))
+            overrides.update(recipes.LEARN_RECIPES[recipe])
+        overrides.update(parse_sets(sets))
+        if kind is not None or start is not None or volume_preserving is not None:
+            kind = check_choice("--kind", kind or "flow_color", GENERATOR_KINDS)
+            if kind == "perturbation" and (start is not None or volume_preserving is not None):
+                raise SpecError("--start" if start is not None else "--volume-preserving",
+                                start if start is not None else volume_preserving,
+                                "only the flow_color generator has a start space and a flow type")
+            overrides["generator"] = (
+                {"kind": "flow_color", "start": start or "rgb", "volume_preserving": bool(volume_preserving)}
+                if kind == "flow_color" else {"kind": "perturbation"})
         flags = dict(dataset=dataset, data_root=data_root, mode=mode, epochs=epochs, labels=labels, label=label,
                      ce_weight=ce_weight, batch_size=batch_size, lr=lr, generator_lr=generator_lr,
                      temperature=temperature, mi_steps=mi_steps, encoder=encoder, device=device,
-                     evaluate=evaluate)
+                     evaluate=evaluate, update=update)
         overrides.update({k: v for k, v in flags.items() if v is not None})
         overrides["seeds"] = list(range(seed, seed + repeats))
         if encoder is not None and encoder != "convnet":

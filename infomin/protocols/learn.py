@@ -121,8 +121,7 @@ def learn_views(config: LearnViewsConfig, *, out: str | Path | None = None,
     exp_id = tracking.get_or_create_experiment(experiment, uri=tracking_uri)
     results: list[SeedResult] = []
     registered: dict[str, Any] = {}
-    params = {**{k: v for k, v in flatten(config.to_dict()).items()},
-              **{f"generator.{k}": v for k, v in flatten(config.generator).items()}}
+    params = flatten(config.to_dict())   # generator.kind, eval.epochs, ...
     with tracking.start_run(experiment_id=exp_id, run_name=f"learn-views {config.mode}",
                             tags={"infomin.kind": "learn-views"}, uri=tracking_uri) as parent:
         parent.log_params(params)
@@ -161,7 +160,7 @@ def _learn_one(config: LearnViewsConfig, seed: int, *, device: str, exp_id: str,
             labelled=labelled, lr=config.lr, generator_lr=config.generator_lr,
             classifier_lr=config.classifier_lr, betas=config.betas, temperature=config.temperature,
             ce_weight=config.ce_weight, adversary_scale=config.adversary_scale,
-            critic_steps=config.critic_steps, seed=seed, device=device, encoder=config.encoder,
+            critic_steps=config.critic_steps, update=config.update, seed=seed, device=device, encoder=config.encoder,
             encoder_kwargs=config.encoder_kwargs, proj_dim=config.proj_dim, amp=config.amp,
             progress=config.progress, on_epoch=lambda e, m: run.log_metrics(m, step=e))
         g.eval().requires_grad_(False)

@@ -57,6 +57,7 @@ from infomin.views import build
 from infomin.views.base import ViewGenerator
 
 MODES = ("unsupervised", "semi-supervised")
+UPDATES = ("simultaneous", "alternating")
 #: kinds with learnable weights the learner can train
 LEARNABLE = ("flow_color", "perturbation", "pair with a flow_color split")
 
@@ -110,15 +111,19 @@ def start_generator(generator: Any, seed: int = 0, *, frozen: bool = True) -> Vi
 # ---------------------------------------------------------------------------------------------
 class ViewLearner(nn.Module):
     """The players of InfoMin's game: view generator g, critics f1, f2 (+ projection heads)
-    and, semi-supervised, the classifiers c1, c2; :meth:`step` is one simultaneous
-    update through gradient reversal (see the module docstring).
+    and, semi-supervised, the classifiers c1, c2; :meth:`step` is one update of all of them.
+
+    ``update="simultaneous"``: one backward pass through the gradient-reversal layer
+    (see the module docstring). ``update="alternating"`` (the InfoMin authors' learner
+    script): the critics and heads first take a step on the views with g detached, then
+    g and the heads take a step against the updated critics; twice the forward passes.
 
     Args:
         generator: a :class:`ViewGenerator` with learnable weights (used as is, not copied).
         num_classes: classes of the labelled subset (0: unsupervised, no classifiers).
         lr, generator_lr, classifier_lr: Adam learning rates of the critics, of g and of
             the classifiers (defaults: ``lr``); betas: Adam's betas for all three.
-        temperature, ce_weight, adversary_scale, critic_steps: see :func:`adversarial_fit`.
+        temperature, ce_weight, adversary_scale, critic_steps, update: see :func:`adversarial_fit`.
         encoder, encoder_kwargs, proj_dim: the critics (:class:`infomin.models.ContrastiveModel`).
         amp: autocast the critics (CUDA); g runs in float32.
     """
@@ -128,9 +133,11 @@ class ViewLearner(nn.Module):
                  betas: tuple[float, float] = (0.9, 0.999), temperature: float = 0.1,
                  ce_weight: float = 1.0, adversary_scale: float = 1.0, encoder: str = "convnet",
                  encoder_kwargs: Mapping[str, Any] | None = None, proj_dim: int = 64,
-                 critic_steps: int = 1, seed: int = 0, amp: bool = False) -> None:
+                 critic_steps: int = 1, update: str = "simultaneous", seed: int = 0,
+                 amp: bool = False) -> None:
         super().__init__()
         check_int("critic_steps", critic_steps, 1)
+        self.update = check_choice("update", update, UPDATES)
         check_range("lr", lr, 0, low_open=True)
         generator_lr = lr if generator_lr is None else generator_lr
         classifier_lr = lr if classifier_lr is None else classifier_lr
@@ -154,9 +161,9 @@ class ViewLearner(nn.Module):
             n_heads = (1 if self.critic.shared else 2) if num_classes else 0
             self.classifiers = nn.ModuleList([nn.Linear(self.critic.out_dim, num_classes)
                                               for _ in range(n_heads)])
-        self.opt_f = torch.optim.Adam([{"params": self.critic.parameters(), "lr": lr},
-                                       {"params": self.classifiers.parameters(), "lr": classifier_lr}],
-                                      lr=lr, betas=betas)
+        self.opt_f = torch.optim.Adam(self.critic.parameters(), lr=lr, betas=betas)
+        self.opt_c = (torch.optim.Adam(self.classifiers.parameters(), lr=classifier_lr, betas=betas)
+                      if n_heads else None)
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=generator_lr, betas=betas)
 
     def nce(self, x: Tensor, rng: torch.Generator, *, reverse: bool = False) -> Tensor:
@@ -184,27 +191,68 @@ class ViewLearner(nn.Module):
              ) -> dict[str, Tensor]:
         """One update of every player on an unlabelled batch ``x`` (and a labelled ``(x_l, y_l)``).
 
-        Critics descend L_NCE (+ L_ce); g descends ``-adversary_scale * L_NCE + L_ce``
-        (on every ``critic_steps``-th call only).
-        Returns detached ``adv/*`` statistics.
+        Critics descend L_NCE (+ L_ce); the heads descend L_ce; g descends
+        ``-adversary_scale * L_NCE + ce_weight * L_ce`` (on every ``critic_steps``-th call
+        only). Returns detached ``adv/*`` statistics.
         """
+        if labelled is not None and not len(self.classifiers):
+            raise SpecError("labelled", "batch", "this learner has no classifiers (num_classes=0)")
+        if self.update == "alternating":
+            return self._alternating(x, rng, labelled)
         loss_nce = self.nce(x, rng, reverse=True)
         loss = loss_nce
         stats = {"adv/loss_nce": loss_nce.detach()}
         if labelled is not None:
-            if not len(self.classifiers):
-                raise SpecError("labelled", "batch", "this learner has no classifiers (num_classes=0)")
-            ce1, ce2, acc1, acc2 = self.ce(*labelled, rng)
-            loss = loss + self.ce_weight * (ce1 + ce2)
-            stats.update({"adv/ce_view1": ce1.detach(), "adv/ce_view2": ce2.detach(),
-                          "adv/acc_view1": acc1, "adv/acc_view2": acc2})
-        self.opt_f.zero_grad(set_to_none=True)
-        self.opt_g.zero_grad(set_to_none=True)
+            ce, ce_stats = self._ce(*labelled, rng)
+            loss = loss + self.ce_weight * ce
+            stats.update(ce_stats)
+        self._zero_grad()
         loss.backward()
         self.opt_f.step()
+        if self.opt_c is not None:
+            self.opt_c.step()
         self.steps_done += 1
         if self.steps_done % self.critic_steps == 0:  # g moves once per critic_steps critic updates
             self.opt_g.step()
+        return stats
+
+    def _zero_grad(self) -> None:
+        for opt in (self.opt_f, self.opt_c, self.opt_g):
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+
+    def _ce(self, x: Tensor, y: Tensor, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        ce1, ce2, acc1, acc2 = self.ce(x, y, rng)
+        return ce1 + ce2, {"adv/ce_view1": ce1.detach(), "adv/ce_view2": ce2.detach(),
+                           "adv/acc_view1": acc1, "adv/acc_view2": acc2}
+
+    def _alternating(self, x: Tensor, rng: torch.Generator,
+                     labelled: tuple[Tensor, Tensor] | None) -> dict[str, Tensor]:
+        v1, v2, _ = self.generator(x, rng)                     # (B, c1|c2, H, W), with a graph to g
+        # 1. the critics (and heads) on the views, g detached
+        with autocast(x.device, self.amp):
+            z1, z2 = self.critic(v1.detach(), v2.detach())
+        loss_nce = info_nce(z1.float(), z2.float(), self.temperature, form=self.form)
+        self._zero_grad()
+        loss_nce.backward()
+        self.opt_f.step()
+        self.steps_done += 1
+        stats = {"adv/loss_nce": loss_nce.detach()}
+        if self.steps_done % self.critic_steps:
+            return stats
+        # 2. g (and the heads) against the updated critics: g raises L_NCE, keeps the label
+        with autocast(x.device, self.amp):
+            z1, z2 = self.critic(v1, v2)
+        loss = -self.adversary_scale * info_nce(z1.float(), z2.float(), self.temperature, form=self.form)
+        if labelled is not None:
+            ce, ce_stats = self._ce(*labelled, rng)
+            loss = loss + self.ce_weight * ce
+            stats.update(ce_stats)
+        self._zero_grad()
+        loss.backward()
+        self.opt_g.step()
+        if self.opt_c is not None:
+            self.opt_c.step()
         return stats
 
 
@@ -213,7 +261,8 @@ def adversarial_fit(generator: Any, train: Any, *, mode: str = "unsupervised", e
                     generator_lr: float | None = None, classifier_lr: float | None = None,
                     betas: tuple[float, float] = (0.9, 0.999), temperature: float = 0.1,
                     ce_weight: float = 1.0, adversary_scale: float = 1.0, critic_steps: int = 1,
-                    seed: int = 0, device: str = "auto", encoder: str = "convnet",
+                    update: str = "simultaneous", seed: int = 0, device: str = "auto",
+                    encoder: str = "convnet",
                     encoder_kwargs: Mapping[str, Any] | None = None, proj_dim: int = 64,
                     amp: bool | str = "auto", progress: bool = True,
                     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
@@ -238,6 +287,9 @@ def adversarial_fit(generator: Any, train: Any, *, mode: str = "unsupervised", e
             ignores InfoNCE, i.e. a purely supervised g).
         critic_steps: critic updates per update of g (WGAN's n_critic, arXiv 1701.07875):
             g then plays against a critic closer to its best response.
+        update: ``"simultaneous"`` (gradient reversal, one backward pass) or
+            ``"alternating"`` (critic step, then a step of g against the updated critic, as
+            in the InfoMin authors' learner script).
         seed: seeds g's and the critics' initialisation, data order and views.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; amp: bf16/fp16 autocast of the critics
             (``"auto"``: CUDA only; g always runs in float32 so the flow stays invertible).
@@ -269,7 +321,7 @@ def adversarial_fit(generator: Any, train: Any, *, mode: str = "unsupervised", e
                           classifier_lr=classifier_lr, betas=betas, temperature=temperature, ce_weight=ce_weight,
                           adversary_scale=adversary_scale, encoder=encoder,
                           encoder_kwargs=encoder_kwargs, proj_dim=proj_dim,
-                          critic_steps=critic_steps, seed=seed,
+                          critic_steps=critic_steps, update=update, seed=seed,
                           amp=use_amp).to(device).train()
     k = num_candidates(batch_size, learner.form)
     rng = make_generator(seed)

@@ -116,3 +116,33 @@ def test_cli_learn_views_with_the_gpu_scale_encoder(mlflow_uri, tmp_path):
     assert run["params.encoder"].tolist() == ["resnet18"] and out.exists()
 
 
+
+
+def test_cli_authors_recipe_config_file_and_set_compose(mlflow_uri, tmp_path):
+    """--config, then --recipe, then --set, then the flags: the resolved settings reach the run."""
+    from typer.testing import CliRunner
+
+    from infomin import tracking
+    from infomin.cli import app
+    from infomin.config import LearnViewsConfig
+    from infomin.views import load
+
+    cfg = tmp_path / "learn.yaml"
+    LearnViewsConfig(epochs=1, batch_size=32, train_subset=64, test_subset=64, mi_steps=2,
+                     encoder_kwargs={"width": 4}, temperature=0.3).to_yaml(cfg)
+    out = tmp_path / "authors.yaml"
+    r = CliRunner().invoke(app, [
+        "learn-views", "--config", str(cfg), "--recipe", "authors", "--mode", "unsupervised",
+        "--set", "critic_steps=2", "--no-eval", "--quiet", "--no-register", "--experiment", "authors",
+        "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    (run,) = tracking.client().search_runs(
+        [tracking.get_or_create_experiment("authors")], "tags.`infomin.kind` = 'adversarial'")
+    p = run.data.params
+    assert (p["update"], p["lr"], p["generator_lr"], p["critic_steps"], p["temperature"]) == \
+        ("alternating", "0.0002", "0.001", "2", "0.3")
+    assert p["generator.kind"] == "pair" and p["generator.split.kind"] == "flow_color"
+    g = load(out)
+    assert g.kind == "pair" and g.channels == (1, 2) and "weights" in g.differentiable
+    bad = CliRunner().invoke(app, ["learn-views", "--recipe", "paper", "--out", str(out)])
+    assert bad.exit_code == 2 and "--recipe: got 'paper'" in bad.output and "authors" in bad.output

@@ -66,6 +66,25 @@ def test_one_step_critic_descends_and_generator_ascends_infonce(toy):
     assert _nce_at(new_g, x) > before               # g: reversed gradient, ascent on L_NCE
 
 
+def test_alternating_update_moves_the_critic_first_and_g_against_the_new_critic(toy):
+    """The authors' learner script: the critic steps on detached views, then g steps against the
+    updated critic. The critic lowers L_NCE; g raises it against the critic it now faces."""
+    x = toy.batch(torch.arange(32))
+    learner = ViewLearner(_moved_flow(3), lr=1e-4, generator_lr=1e-4, update="alternating", seed=0, **TINY)
+    old = copy.deepcopy(learner)
+    before = _nce_at(old, x)
+    learner.step(x, make_generator(0))
+    new_critic = copy.deepcopy(old)
+    new_critic.critic.load_state_dict(learner.critic.state_dict())
+    after_critic = _nce_at(new_critic, x)
+    assert after_critic < before
+    both = copy.deepcopy(new_critic)
+    both.generator.load_state_dict(learner.generator.state_dict())
+    assert _nce_at(both, x) > after_critic         # g's step was taken against the updated critic
+    with pytest.raises(SpecError, match="update"):
+        ViewLearner(_moved_flow(), update="sequential", **TINY)
+
+
 def test_semi_supervised_generator_descends_cross_entropy(toy):
     """InfoMin §4.1 (semi-supervised): g and the classifiers both minimise the label cross-entropy (no reversal on it)."""
     x, y = toy.batch(torch.arange(32)), toy.labels[:32]
