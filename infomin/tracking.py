@@ -7,8 +7,8 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 
 * The store defaults to ``sqlite:///mlflow.db`` in the working directory
   (MLflow 3 refuses the plain file store by default); ``MLFLOW_TRACKING_URI``
-  or an explicit ``uri`` overrides it. Browse with
-  ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+  or an explicit ``uri`` overrides it. Browse with ``infomin ui`` (the MLflow UI and
+  optuna-dashboard together, :mod:`infomin.ui`).
 * Metrics of one step are sent with one ``log_batch`` (about 7x cheaper than
   one ``log_metric`` per value, DESIGN.md).
 * A run that raises ends ``FAILED`` with the tag ``infomin.failure_reason``;
@@ -28,11 +28,12 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,23 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-DEFAULT_URI_FILE = "mlflow.db"
+from infomin.stores import (  # noqa: E402,F401  (re-exported)
+    DEFAULT_URI_FILE,
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING,
+    NOTE_TAG,
+    SHARED_VIEW_TAG,
+    VIEW_KEY,
+    browse_command,
+    tracking_uri,
+)
+
 DEFAULT_EXPERIMENT = "infomin"
 FAILURE_TAG = "infomin.failure_reason"
 PARENT_TAG = "mlflow.parentRunId"
+#: What a user compares between runs: the runs table opens with these columns first.
+KEY_METRICS = ("eval/linear_acc", "mi/nce", "mi/log_k", "eval/alignment", "eval/uniformity",
+               "eval/tolerance", "eval/knn_acc")
 _MAX_PARAMS = 100  # per log_batch call
 _MAX_METRICS = 1000
 _MAX_PARAM_LEN = 6000
@@ -54,23 +68,10 @@ _MAX_PARAM_LEN = 6000
 _clients: dict[str, MlflowClient] = {}
 
 
-def tracking_uri(uri: str | None = None) -> str:
-    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``."""
-    if uri:
-        return uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
-
-
-def ui_command(uri: str | None = None) -> str:
-    """The shell command that browses ``uri`` (relative to the cwd when the store is there)."""
-    u = tracking_uri(uri)
-    cwd_db = f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
-    if u == cwd_db:
-        u = f"sqlite:///{DEFAULT_URI_FILE}"
-    return f"mlflow ui --backend-store-uri {u}"
+def ui_command(uri: str | None = None, storage: str | None = None) -> str:
+    """The shell command that browses ``uri`` (and ``storage``): ``infomin ui ...``, spelled so that
+    it works as printed from the cwd (:func:`infomin.stores.browse_command`)."""
+    return browse_command(uri, storage)
 
 
 def client(uri: str | None = None) -> MlflowClient:
@@ -83,20 +84,57 @@ def client(uri: str | None = None) -> MlflowClient:
 
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None,
                              *, uri: str | None = None) -> str:
-    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing.
+
+    Every experiment infomin creates or reuses is marked as model training
+    (:data:`~infomin.stores.EXPERIMENT_KIND_TAG`) and carries a runs-table view with the
+    :data:`KEY_METRICS` as its first columns (:func:`set_runs_view`; a study replaces it with its
+    own); an existing view is kept.
+    """
     c = client(uri)
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return c.create_experiment(name, artifact_location=artifact_location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
-        exp = c.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return c.create_experiment(name, artifact_location=artifact_location, tags=_experiment_tags())
+        except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    for key, value in _experiment_tags().items():
+        if exp.tags.get(key) is None or (key == EXPERIMENT_KIND_TAG and exp.tags[key] != value):
+            c.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
+
+
+def _experiment_tags() -> dict[str, str]:
+    return {EXPERIMENT_KIND_TAG: MODEL_TRAINING, SHARED_VIEW_TAG + VIEW_KEY: runs_view(KEY_METRICS)}
+
+
+def runs_view(metrics: Sequence[str], *, expand: Sequence[str] = ()) -> str:
+    """The MLflow UI's runs-table state (JSON) showing ``metrics`` as the first columns and the
+    runs ``expand`` (parents) opened on their children.
+
+    The keys are the UI's own (``selectedColumns`` holds ``metrics.`<key>``` column ids,
+    ``runsExpanded`` maps run ids to ``true``); the UI fills in the rest with its defaults.
+
+    >>> runs_view(["mi/nce"], expand=["abc"])
+    '{"selectedColumns": ["metrics.`mi/nce`"], "runsExpanded": {"abc": true}}'
+    """
+    seen: list[str] = []
+    for m in metrics:
+        if m not in seen:
+            seen.append(m)
+    return json.dumps({"selectedColumns": [f"metrics.`{m}`" for m in seen],
+                       "runsExpanded": {r: True for r in expand}})
+
+
+def set_runs_view(experiment_id: str, metrics: Sequence[str], *, expand: Sequence[str] = (),
+                  uri: str | None = None) -> None:
+    """Save :func:`runs_view` on the experiment, where ``infomin ui``'s links open it."""
+    client(uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG + VIEW_KEY,
+                                   runs_view(metrics, expand=expand))
 
 
 def _param_value(v: Any) -> str:

@@ -15,7 +15,8 @@ the x axis is compressed).
 
 Writes ``table.csv``, ``report.md``, ``sweet_spot.png``, ``history.png``,
 ``importances.png`` and ``best_views.yaml`` (ready for ``infomin train --views``) to the
-report folder and logs them to the study's parent MLflow run.
+report folder and logs them to the study's parent MLflow run, whose description becomes the
+report (question, sweet spot, table).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ SATURATION = 0.9
 #: Warn when more than this share of the trials is saturated.
 SATURATED_SHARE = 0.5
 MIN_FIT_POINTS = 4
+#: The parent run's description holds the report up to this size (MLflow allows 8,000 characters).
+NOTE_CHARS = 7500
 COLUMNS = ("trial", "state", "params", "mi/nce", "mi/log_k", "accuracy", "eval/alignment",
            "eval/uniformity", "eval/tolerance")
 
@@ -211,7 +214,7 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
                     fixed=dict(optuna_study.user_attrs.get("infomin.fixed") or {}))
     files["markdown"] = _write_markdown(report, metric, out / "report.md")
     if log:
-        report.logged_to = _log_to_parent(optuna_study, report, out)
+        report.logged_to = _log_to_parent(optuna_study, report, out, metric)
     return report
 
 
@@ -226,6 +229,12 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def _write_markdown(report: Report, metric: str, path: Path) -> Path:
+    path.write_text(_markdown(report, metric))
+    return path
+
+
+def _markdown(report: Report, metric: str, max_chars: int | None = None) -> str:
+    """The report as markdown; with ``max_chars``, table rows are dropped (and counted) to fit."""
     lines = [f"# Study `{report.name}`: sweet-spot report", ""]
     if report.question:
         lines += [f"Question: {report.question}", ""]
@@ -241,12 +250,17 @@ def _write_markdown(report: Report, metric: str, path: Path) -> Path:
     for w in report.warnings:
         lines.append(f"> **Warning:** {w}")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    rows = []
     for r in report.rows:
         cells = [str(r["trial"]), r["state"], " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())]
         cells += ["" if r.get(k) is None else f"{r[k]:.4f}" for k in COLUMNS[3:]]
-        lines.append("| " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        rows.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines + rows) + "\n"
+    while max_chars is not None and len(text) > max_chars and rows:
+        rows.pop()
+        more = len(report.rows) - len(rows)
+        text = "\n".join(lines + rows) + f"\n\n({more} more trials in report/table.csv)\n"
+    return text
 
 
 def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path) -> Path:
@@ -303,7 +317,7 @@ def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, s
     return path, None
 
 
-def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
+def _log_to_parent(optuna_study: Any, report: Report, out: Path, metric: str) -> str | None:
     from infomin import tracking
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
@@ -317,4 +331,6 @@ def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
         metrics["sweet_spot/i_nce"] = report.sweet_spot.i_nce
         metrics["sweet_spot/accuracy"] = report.sweet_spot.accuracy
     tracking.log_folder(parent, out, "report", metrics=metrics, uri=uri)
+    # The parent run's description: the study's question, its sweet spot and the trials' table.
+    tracking.Run(parent, uri).set_tags({tracking.NOTE_TAG: _markdown(report, metric, max_chars=NOTE_CHARS)})
     return parent
