@@ -154,10 +154,10 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
 
 
 def _print_browse(url: str, tracking_uri: str) -> None:
-    from infomin.search import storage as st
+    from infomin.stores import browse_command
 
-    console.print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
-    console.print(f"        optuna-dashboard {st.redact(url)}")
+    console.print(f"browse: {browse_command(tracking_uri, url)}   (the MLflow UI and optuna-dashboard; "
+                  "Ctrl-C stops both)", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
