@@ -48,6 +48,10 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 VIEW_KEY = "infomin"
 #: A run's description (markdown), shown at the top of its page.
 NOTE_TAG = "mlflow.note.content"
+#: Experiment tag naming the metric the UI's default charts plot (else the first metric key).
+PRIMARY_METRIC_TAG = "mlflow.experiment.primaryMetric.name"
+#: Run tag holding a run's colour in tables and charts (else a hash of its id, which collides).
+RUN_COLOR_TAG = "mlflow.runColor"
 
 
 def tracking_uri(uri: str | None = None) -> str:

@@ -49,6 +49,8 @@ from infomin.stores import (  # noqa: E402,F401  (re-exported)
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING,
     NOTE_TAG,
+    PRIMARY_METRIC_TAG,
+    RUN_COLOR_TAG,
     SHARED_VIEW_TAG,
     VIEW_KEY,
     browse_command,
@@ -87,9 +89,9 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, artifact_location: 
     """The id of experiment ``name``, created (with ``artifact_location``) if missing.
 
     Every experiment infomin creates or reuses is marked as model training
-    (:data:`~infomin.stores.EXPERIMENT_KIND_TAG`) and carries a runs-table view with the
-    :data:`KEY_METRICS` as its first columns (:func:`set_runs_view`; a study replaces it with its
-    own); an existing view is kept.
+    (:data:`~infomin.stores.EXPERIMENT_KIND_TAG`), names its primary metric, and carries a
+    runs-table view with the :data:`KEY_METRICS` as its first columns (:func:`set_runs_view`; a
+    study replaces both with its own objective); an existing view or primary metric is kept.
     """
     c = client(uri)
     exp = c.get_experiment_by_name(name)
@@ -108,33 +110,42 @@ def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, artifact_location: 
     return exp.experiment_id
 
 
-def _experiment_tags() -> dict[str, str]:
-    return {EXPERIMENT_KIND_TAG: MODEL_TRAINING, SHARED_VIEW_TAG + VIEW_KEY: runs_view(KEY_METRICS)}
+def _experiment_tags(metric: str = KEY_METRICS[0], direction: str = "maximize") -> dict[str, str]:
+    return {EXPERIMENT_KIND_TAG: MODEL_TRAINING, PRIMARY_METRIC_TAG: metric,
+            SHARED_VIEW_TAG + VIEW_KEY: runs_view([metric, *KEY_METRICS], order_by=metric,
+                                                  ascending=direction == "minimize")}
 
 
-def runs_view(metrics: Sequence[str], *, expand: Sequence[str] = ()) -> str:
-    """The MLflow UI's runs-table state (JSON) showing ``metrics`` as the first columns and the
-    runs ``expand`` (parents) opened on their children.
+def runs_view(metrics: Sequence[str], *, order_by: str | None = None, ascending: bool = False) -> str:
+    """The MLflow UI's runs-table state (JSON): ``metrics`` as the first columns, in this order,
+    runs sorted by metric ``order_by``.
 
-    The keys are the UI's own (``selectedColumns`` holds ``metrics.`<key>``` column ids,
-    ``runsExpanded`` maps run ids to ``true``); the UI fills in the rest with its defaults.
+    The keys are the UI's own (``selectedColumns`` and ``columnOrder`` hold ``metrics.`<key>```
+    column ids; ``orderByKey`` a sort key); the UI fills in the rest with its defaults. Sorting by
+    a metric also lists a study's trials flat, next to its parent run: the UI nests child runs
+    under their parent only in its default sort, and keeps them collapsed (a saved view cannot
+    expand them).
 
-    >>> runs_view(["mi/nce"], expand=["abc"])
-    '{"selectedColumns": ["metrics.`mi/nce`"], "runsExpanded": {"abc": true}}'
+    >>> runs_view(["mi/nce", "mi/nce"], order_by="mi/nce")
+    '{"selectedColumns": ["metrics.`mi/nce`"], "columnOrder": ["metrics.`mi/nce`"], "orderByKey": "metrics.`mi/nce`", "orderByAsc": false}'
     """
-    seen: list[str] = []
+    cols: list[str] = []
     for m in metrics:
-        if m not in seen:
-            seen.append(m)
-    return json.dumps({"selectedColumns": [f"metrics.`{m}`" for m in seen],
-                       "runsExpanded": {r: True for r in expand}})
+        if f"metrics.`{m}`" not in cols:
+            cols.append(f"metrics.`{m}`")
+    state: dict[str, Any] = {"selectedColumns": cols, "columnOrder": cols}
+    if order_by:
+        state.update(orderByKey=f"metrics.`{order_by}`", orderByAsc=bool(ascending))
+    return json.dumps(state)
 
 
-def set_runs_view(experiment_id: str, metrics: Sequence[str], *, expand: Sequence[str] = (),
+def set_runs_view(experiment_id: str, metric: str, direction: str = "maximize", *,
                   uri: str | None = None) -> None:
-    """Save :func:`runs_view` on the experiment, where ``infomin ui``'s links open it."""
-    client(uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG + VIEW_KEY,
-                                   runs_view(metrics, expand=expand))
+    """Make ``metric`` the experiment's primary metric, and its runs-table view (where ``infomin
+    ui``'s links open it) list ``metric`` then :data:`KEY_METRICS`, best run first."""
+    c = client(uri)
+    for key, value in _experiment_tags(metric, direction).items():
+        c.set_experiment_tag(experiment_id, key, value)
 
 
 def _param_value(v: Any) -> str:

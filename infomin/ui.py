@@ -297,5 +297,5 @@ def experiment_links(base: str) -> list[Link]:
 
 def study_links(base: str) -> list[Link]:
     """One link per study of a running optuna-dashboard (REST)."""
-    studies = _get_json(f"{base}/api/studies").get("studies", [])
+    studies = _get_json(f"{base}/api/studies").get("study_summaries", [])
     return [Link(s["study_name"], dashboard_url(base, s["study_id"])) for s in studies]

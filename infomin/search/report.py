@@ -175,7 +175,8 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
     metric = metric or optuna_study.user_attrs.get("infomin.metric", "eval/linear_acc")
     rows = trial_rows(optuna_study, metric)
     warns = comparability_warnings(rows)
-    pts = [(r["mi/nce"], r["accuracy"]) for r in rows if _finite(r.get("mi/nce")) and _finite(r.get("accuracy"))]
+    plotted = [r for r in rows if _finite(r.get("mi/nce")) and _finite(r.get("accuracy"))]
+    pts = [(r["mi/nce"], r["accuracy"]) for r in plotted]
     spot = fit_sweet_spot([p[0] for p in pts], [p[1] for p in pts])
     if spot is None:
         warns.append(f"{len(pts)} trial(s) with both I_NCE and {metric}: too few for a fit "
@@ -191,7 +192,8 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
         pass
     files: dict[str, Path] = {}
     files["table"] = _write_csv(rows, out / "table.csv")
-    files["sweet_spot"] = _plot_sweet_spot(pts, spot, rows, metric, out / "sweet_spot.png")
+    files["sweet_spot"] = _plot_sweet_spot(pts, spot, rows, metric, out / "sweet_spot.png",
+                                           labels=[_trial_tag(r["trial"], len(optuna_study.trials)) for r in plotted])
     for key, fn in (("history", "plot_optimization_history"), ("importances", "plot_param_importances")):
         path, problem = _optuna_plot(optuna_study, fn, out / f"{key}.png")
         if path is not None:
@@ -263,7 +265,15 @@ def _markdown(report: Report, metric: str, max_chars: int | None = None) -> str:
     return text
 
 
-def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path) -> Path:
+def _trial_tag(number: int, n_trials: int) -> str:
+    """``t03``: the start of the trial's MLflow run name (:func:`infomin.search.runner.trial_run_name`)."""
+    from infomin.search.runner import name_width, trial_run_name
+
+    return trial_run_name(number, {}, width=name_width(n_trials))
+
+
+def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path,
+                     labels: Sequence[str] = ()) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -273,6 +283,8 @@ def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path)
     if pts:
         x, y = np.array(pts).T
         ax.scatter(x, y, color="tab:blue", zorder=3, label="trials")
+        for (xi, yi), text in zip(pts, labels, strict=False):   # the run names begin with these
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
     if spot is not None:
         grid = np.linspace(spot.low, spot.high, 200)
         ax.plot(grid, spot.predict(grid), color="tab:orange", label=f"quadratic fit (R$^2$={spot.r2:.2f})")

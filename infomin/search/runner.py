@@ -49,7 +49,7 @@ from typing import Any
 from infomin.errors import InfominError, SpecError
 from infomin.search import storage as st
 from infomin.search.spec import Study, check_study, load_study
-from infomin.stores import NOTE_TAG
+from infomin.stores import NOTE_TAG, RUN_COLOR_TAG
 
 INTERMEDIATE = "eval/knn_acc"
 OUT_ROOT = "infomin-out"
@@ -257,7 +257,7 @@ class Objective:
         trial.set_user_attr(A_RUN, None)  # a retried trial inherits the dead trial's attributes
         retry_of = _system_attrs(trial).get("failed_trial")
         tags = {"infomin.study": name, "infomin.trial": number, "infomin.worker": self.worker,
-                "infomin.study_file": Path(a.study_path).name}
+                "infomin.study_file": Path(a.study_path).name, RUN_COLOR_TAG: trial_color(number)}
         if retry_of is not None:
             tags["infomin.retry_of"] = retry_of
         run_id: list[str | None] = [None]
@@ -347,6 +347,22 @@ class Objective:
 # -- how a trial's run reads in the MLflow UI -----------------------------------------------
 
 LABEL_CHARS = 40
+#: Run colours: MLflow's own palette, reordered so that consecutive trials differ in hue (MLflow
+#: otherwise hashes run ids onto 29 colours, and two of five trials shared one here).
+TRIAL_COLORS = ("#2272b4", "#de7921", "#3ba65e", "#c83243", "#8a63bf", "#04867d", "#e65b77", "#a6630c",
+                "#434a93", "#facb66", "#137dae", "#93320b", "#277c43", "#b45091", "#5f7281", "#f2be88",
+                "#0e538b", "#9e102c", "#8ddda8", "#be501e", "#4299e0", "#c82d4c", "#308613", "#f792a6",
+                "#445461", "#8acaff", "#115026", "#8396a5")
+PARENT_COLOR = "#1f272d"
+
+
+def trial_color(number: int) -> str:
+    """The colour of trial ``number``'s run: distinct for the first 28 trials of a study.
+
+    >>> trial_color(0), trial_color(1), trial_color(28)
+    ('#2272b4', '#de7921', '#2272b4')
+    """
+    return TRIAL_COLORS[int(number) % len(TRIAL_COLORS)]
 
 
 def name_width(n_trials: int) -> int:
@@ -635,9 +651,8 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
             experiment_id, name, uri=uri,
             params={**{f"study.{k}": v for k, v in study.spec.to_dict().items() if k != "baselines"},
                     "study.file": study.path.name},
-            tags={NOTE_TAG: study.question, "infomin.storage": st.redact(url)})
-        tracking.set_runs_view(experiment_id, [study.spec.metric, *tracking.KEY_METRICS], expand=[parent],
-                               uri=uri)
+            tags={NOTE_TAG: study.question, "infomin.storage": st.redact(url), RUN_COLOR_TAG: PARENT_COLOR})
+        tracking.set_runs_view(experiment_id, study.spec.metric, study.spec.direction, uri=uri)
         attrs = optuna_study.user_attrs
         for key, value in ((S_URI, uri), (S_EXP, experiment_id), (S_PARENT, parent)):
             if key not in attrs:
@@ -647,6 +662,9 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
             optuna_study.set_user_attr("infomin.question", study.question.splitlines()[0] if study.question else "")
             optuna_study.set_user_attr("infomin.metric", study.spec.metric)
             optuna_study.set_user_attr("infomin.fixed", dict(study.spec.fixed))
+            with warnings.catch_warnings():   # names the objective in optuna-dashboard and Optuna's plots
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna_study.set_metric_names([study.spec.metric])
             for params in study.spec.baselines:  # once, by the coordinator that created the study
                 optuna_study.enqueue_trial(dict(params), skip_if_exists=True)
             if study.spec.sampler == "grid":
