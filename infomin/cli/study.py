@@ -150,7 +150,8 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
     console.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
                   + (f"; logged to MLflow run {rep.logged_to}" if rep.logged_to else ""))
     if "best_views" in rep.files:
-        console.print(f"best view: infomin train --views {rep.files['best_views']}")
+        console.print(f"best view: infomin train --views {rep.files['best_views']}", highlight=False,
+                      soft_wrap=True)   # a command: never broken across lines
 
 
 def _print_browse(url: str, tracking_uri: str) -> None:

@@ -283,8 +283,9 @@ def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path,
     if pts:
         x, y = np.array(pts).T
         ax.scatter(x, y, color="tab:blue", zorder=3, label="trials")
-        for (xi, yi), text in zip(pts, labels, strict=False):   # the run names begin with these
-            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
+        for i, ((xi, yi), text) in enumerate(zip(pts, labels, strict=False)):   # run names begin with these
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -10),
+                        fontsize=7, color="0.3")
     if spot is not None:
         grid = np.linspace(spot.low, spot.high, 200)
         ax.plot(grid, spot.predict(grid), color="tab:orange", label=f"quadratic fit (R$^2$={spot.r2:.2f})")

@@ -55,6 +55,7 @@ INTERMEDIATE = "eval/knn_acc"
 OUT_ROOT = "infomin-out"
 #: user-attribute / study-attribute keys
 A_RUN = "mlflow_run_id"
+A_RUN_NAME = "mlflow_run_name"
 A_REASON = "fail_reason"
 A_WORKER = "worker"
 A_INTERRUPTED = "interrupted"
@@ -269,6 +270,7 @@ class Objective:
             note = trial_note(name, number, trial.params, views, self.study.spec.metric,
                               self.study.spec.direction)
             tags[NOTE_TAG] = note
+            trial.set_user_attr(A_RUN_NAME, run_name)   # optuna-dashboard shows it next to the run id
             trial.set_user_attr("views", views)
             trial.set_user_attr("train", {k: v for k, v in config.to_dict().items()
                                           if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
