@@ -504,7 +504,7 @@ def prepare_store(uri: str | None = None) -> str:
 
     Measured (issue 4): 4 processes opening a fresh MLflow SQLite store at once left it unusable
     in 4 of 5 runs, so one coordinator creates it (tables and migrations) first. A SQLite store
-    is then switched to WAL mode so workers writing metrics and readers (``mlflow ui``) do not
+    is then switched to WAL mode so workers writing metrics and readers (the MLflow UI) do not
     block each other.
     """
     import sqlite3
