@@ -111,6 +111,9 @@ def _print_links(U, servers, mlflow_base: str | None) -> None:  # noqa: N803 - t
         out.print(f"MLflow UI         {U.experiments_url(base)}")
         with contextlib.suppress(Exception):   # a remote server may need credentials: the list link stands
             experiments = U.experiment_links(base)
+        if experiments:
+            out.print("                  [dim](open an experiment from its runs link below: from the list, MLflow "
+                      "3.17 opens experiments on its GenAI pages unless its switch says Model training)[/]")
     if dash is not None:
         out.print(f"optuna-dashboard  {U.dashboard_url(dash.url)}")
         studies = U.study_links(dash.url)
