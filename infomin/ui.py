@@ -160,6 +160,7 @@ def check_port(port: int, field_name: str) -> None:
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise SpecError(field_name, port, "expected a port number 1-65535")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as servers do: TIME_WAIT is not "in use"
         try:
             s.bind((HOST, port))
         except OSError:

@@ -116,7 +116,8 @@ def _print_links(U, servers, mlflow_base: str | None) -> None:  # noqa: N803 - t
                       "3.17 opens experiments on its GenAI pages unless its switch says Model training)[/]")
     if dash is not None:
         out.print(f"optuna-dashboard  {U.dashboard_url(dash.url)}")
-        studies = U.study_links(dash.url)
+        with contextlib.suppress(Exception):   # the dashboard's own page lists the studies too
+            studies = U.study_links(dash.url)
     study_by_name = {s.name: s for s in studies}
     width = max([len(x.name) for x in experiments + studies] + [8])
     for e in experiments:
