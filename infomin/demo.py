@@ -8,7 +8,8 @@
    child MLflow run under one parent run for the study, with an embedded SQLite
    Optuna storage and MLflow store in the working directory.
 3. Prints the sweet-spot report (accuracy against I_NCE, the fitted reverse U)
-   and the commands that open the MLflow UI and optuna-dashboard.
+   and the command that opens the MLflow UI and optuna-dashboard (``infomin ui``,
+   spelled ``.venv/bin/infomin ui`` when run by ``make demo``).
 
 About 3-5 minutes on 2 CPU cores. ``--quick`` trains and probes a single small
 candidate instead of the study (a smoke test of well under a minute).
@@ -99,7 +100,7 @@ def print_result(res, tracking_uri: str | None = None) -> None:
             table.add_row(key, f"{int(v)}" if key == "mi/k" else f"{v:.4f}")
     console.print(table)
     console.print(f"MLflow run: [bold]{res.run_id}[/]", highlight=False, soft_wrap=True)
-    console.print(f"browse it:  {tracking.ui_command(tracking_uri)}  (then open http://127.0.0.1:5000)",
+    console.print(f"browse it:  {tracking.ui_command(tracking_uri)}   (the MLflow UI; Ctrl-C stops it)",
                   highlight=False, soft_wrap=True)
 
 

@@ -7,8 +7,8 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 
 * The store defaults to ``sqlite:///mlflow.db`` in the working directory
   (MLflow 3 refuses the plain file store by default); ``MLFLOW_TRACKING_URI``
-  or an explicit ``uri`` overrides it. Browse with
-  ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+  or an explicit ``uri`` overrides it. Browse with ``infomin ui`` (the MLflow UI and
+  optuna-dashboard together, :mod:`infomin.ui`).
 * Metrics of one step are sent with one ``log_batch``, not one ``log_metric``
   call (and one database transaction) per value.
 * A run that raises ends ``FAILED`` with the tag ``infomin.failure_reason``;
@@ -28,11 +28,12 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,25 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-DEFAULT_URI_FILE = "mlflow.db"
+from infomin.stores import (  # noqa: E402,F401  (re-exported)
+    DEFAULT_URI_FILE,
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING,
+    NOTE_TAG,
+    PRIMARY_METRIC_TAG,
+    RUN_COLOR_TAG,
+    SHARED_VIEW_TAG,
+    VIEW_KEY,
+    browse_command,
+    tracking_uri,
+)
+
 DEFAULT_EXPERIMENT = "infomin"
 FAILURE_TAG = "infomin.failure_reason"
 PARENT_TAG = "mlflow.parentRunId"
+#: What a user compares between runs: the runs table opens with these columns first.
+KEY_METRICS = ("eval/linear_acc", "mi/nce", "mi/log_k", "eval/alignment", "eval/uniformity",
+               "eval/tolerance", "eval/knn_acc")
 _MAX_PARAMS = 100  # per log_batch call
 _MAX_METRICS = 1000
 _MAX_PARAM_LEN = 6000
@@ -54,23 +70,10 @@ _MAX_PARAM_LEN = 6000
 _clients: dict[str, MlflowClient] = {}
 
 
-def tracking_uri(uri: str | None = None) -> str:
-    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``."""
-    if uri:
-        return uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
-
-
-def ui_command(uri: str | None = None) -> str:
-    """The shell command that browses ``uri`` (relative to the cwd when the store is there)."""
-    u = tracking_uri(uri)
-    cwd_db = f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
-    if u == cwd_db:
-        u = f"sqlite:///{DEFAULT_URI_FILE}"
-    return f"mlflow ui --backend-store-uri {u}"
+def ui_command(uri: str | None = None, storage: str | None = None) -> str:
+    """The shell command that browses ``uri`` (and ``storage``): ``infomin ui ...``, spelled so that
+    it works as printed from the cwd (:func:`infomin.stores.browse_command`)."""
+    return browse_command(uri, storage)
 
 
 def client(uri: str | None = None) -> MlflowClient:
@@ -83,20 +86,66 @@ def client(uri: str | None = None) -> MlflowClient:
 
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None,
                              *, uri: str | None = None) -> str:
-    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing.
+
+    Every experiment infomin creates or reuses is marked as model training
+    (:data:`~infomin.stores.EXPERIMENT_KIND_TAG`), names its primary metric, and carries a
+    runs-table view with the :data:`KEY_METRICS` as its first columns (:func:`set_runs_view`; a
+    study replaces both with its own objective); an existing view or primary metric is kept.
+    """
     c = client(uri)
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return c.create_experiment(name, artifact_location=artifact_location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
-        exp = c.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return c.create_experiment(name, artifact_location=artifact_location, tags=_experiment_tags())
+        except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    for key, value in _experiment_tags().items():
+        if exp.tags.get(key) is None or (key == EXPERIMENT_KIND_TAG and exp.tags[key] != value):
+            c.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
+
+
+def _experiment_tags(metric: str = KEY_METRICS[0], direction: str = "maximize") -> dict[str, str]:
+    return {EXPERIMENT_KIND_TAG: MODEL_TRAINING, PRIMARY_METRIC_TAG: metric,
+            SHARED_VIEW_TAG + VIEW_KEY: runs_view([metric, *KEY_METRICS], order_by=metric,
+                                                  ascending=direction == "minimize")}
+
+
+def runs_view(metrics: Sequence[str], *, order_by: str | None = None, ascending: bool = False) -> str:
+    """The MLflow UI's runs-table state (JSON): ``metrics`` as the first columns, in this order,
+    runs sorted by metric ``order_by``.
+
+    The keys are the UI's own (``selectedColumns`` and ``columnOrder`` hold ``metrics.`<key>```
+    column ids; ``orderByKey`` a sort key); the UI fills in the rest with its defaults. Sorting by
+    a metric also lists a study's trials flat, next to its parent run: the UI nests child runs
+    under their parent only in its default sort, and keeps them collapsed (a saved view cannot
+    expand them).
+
+    >>> runs_view(["mi/nce", "mi/nce"], order_by="mi/nce")
+    '{"selectedColumns": ["metrics.`mi/nce`"], "columnOrder": ["metrics.`mi/nce`"], "orderByKey": "metrics.`mi/nce`", "orderByAsc": false}'
+    """
+    cols: list[str] = []
+    for m in metrics:
+        if f"metrics.`{m}`" not in cols:
+            cols.append(f"metrics.`{m}`")
+    state: dict[str, Any] = {"selectedColumns": cols, "columnOrder": cols}
+    if order_by:
+        state.update(orderByKey=f"metrics.`{order_by}`", orderByAsc=bool(ascending))
+    return json.dumps(state)
+
+
+def set_runs_view(experiment_id: str, metric: str, direction: str = "maximize", *,
+                  uri: str | None = None) -> None:
+    """Make ``metric`` the experiment's primary metric, and its runs-table view (where ``infomin
+    ui``'s links open it) list ``metric`` then :data:`KEY_METRICS`, best run first."""
+    c = client(uri)
+    for key, value in _experiment_tags(metric, direction).items():
+        c.set_experiment_tag(experiment_id, key, value)
 
 
 def _param_value(v: Any) -> str:
@@ -290,7 +339,7 @@ def prepare_store(uri: str | None = None) -> str:
 
     Measured (issue 4): 4 processes opening a fresh MLflow SQLite store at once left it unusable
     in 4 of 5 runs, so one coordinator creates it (tables and migrations) first. A SQLite store
-    is then switched to WAL mode so workers writing metrics and readers (``mlflow ui``) do not
+    is then switched to WAL mode so workers writing metrics and readers (the MLflow UI) do not
     block each other.
     """
     import sqlite3

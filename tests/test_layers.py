@@ -19,8 +19,8 @@ from helpers import REPO
 
 PACKAGE = REPO / "infomin"
 #: top to bottom; a package may import only packages listed after it
-ORDER = ("demo", "cli", "search", "protocols", "train", "views", "evaluate", "models", "data", "recipes",
-         "config", "objectives", "progress", "tracking", "seeding", "errors")
+ORDER = ("demo", "cli", "ui", "search", "protocols", "train", "views", "evaluate", "models", "data",
+         "recipes", "config", "objectives", "progress", "tracking", "stores", "seeding", "errors")
 MLFLOW_USERS = ("cli", "demo", "search", "protocols", "tracking", "views.hub")
 
 

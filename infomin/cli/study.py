@@ -70,15 +70,20 @@ def list_(storage: str = typer.Option(None, "--storage", help=STORAGE_HELP)):
 
     with user_errors():
         url = st.normalize_url(storage or st.default_storage_url())
-        if not st.study_names(url):
+        try:   # one storage for the whole listing: each opening checks the schema (about 0.5 s)
+            rdb = (None if st.is_sqlite(url) and not Path(url[len("sqlite:///"):]).is_file()
+                   else st.open_storage(url, heartbeat_interval=None, grace_period=None))
+        except st.StorageNotReady:
+            rdb = None
+        summaries = optuna.get_all_study_summaries(rdb) if rdb is not None else []
+        if not summaries:
             console.print(f"no studies in {st.redact(url)}")
             return
-        summaries = optuna.get_all_study_summaries(st.open_storage(url, heartbeat_interval=None, grace_period=None))
         table = Table(title=f"studies in {st.redact(url)}")
         for col in ("study", "trials", "complete", "pruned", "failed", "direction", "best value", "started"):
             table.add_column(col)
         for s in summaries:
-            study = st.load_study(url, s.study_name)
+            study = optuna.load_study(study_name=s.study_name, storage=rdb)
             states = [t.state.name for t in study.get_trials(deepcopy=False)]
             best = s.best_trial.value if s.best_trial is not None else None
             table.add_row(s.study_name, str(s.n_trials), str(states.count("COMPLETE")), str(states.count("PRUNED")),
@@ -145,14 +150,15 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
     console.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
                   + (f"; logged to MLflow run {rep.logged_to}" if rep.logged_to else ""))
     if "best_views" in rep.files:
-        console.print(f"best view: infomin train --views {rep.files['best_views']}")
+        console.print(f"best view: infomin train --views {rep.files['best_views']}", highlight=False,
+                      soft_wrap=True)   # a command: never broken across lines
 
 
 def _print_browse(url: str, tracking_uri: str) -> None:
-    from infomin.search import storage as st
+    from infomin.stores import browse_command
 
-    console.print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
-    console.print(f"        optuna-dashboard {st.redact(url)}")
+    console.print(f"browse: {browse_command(tracking_uri, url)}   (the MLflow UI and optuna-dashboard; "
+                  "Ctrl-C stops both)", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

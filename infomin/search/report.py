@@ -15,7 +15,8 @@ the x axis is compressed).
 
 Writes ``table.csv``, ``report.md``, ``sweet_spot.png``, ``history.png``,
 ``importances.png`` and ``best_views.yaml`` (ready for ``infomin train --views``) to the
-report folder and logs them to the study's parent MLflow run.
+report folder and logs them to the study's parent MLflow run, whose description becomes the
+report (question, sweet spot, table).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from infomin.search.runner import fail_reason
+from infomin.search.runner import fail_reason, name_width, trial_run_name
 
 #: An I_NCE within this fraction of log K counts as saturated.
 SATURATION = 0.9
 #: Warn when more than this share of the trials is saturated.
 SATURATED_SHARE = 0.5
 MIN_FIT_POINTS = 4
+#: The parent run's description holds the report up to this size (MLflow allows 8,000 characters).
+NOTE_CHARS = 7500
 COLUMNS = ("trial", "state", "params", "mi/nce", "mi/log_k", "accuracy", "eval/alignment",
            "eval/uniformity", "eval/tolerance")
 
@@ -173,7 +176,8 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
     metric = metric or optuna_study.user_attrs.get("infomin.metric", "eval/linear_acc")
     rows = trial_rows(optuna_study, metric)
     warns = comparability_warnings(rows)
-    pts = [(r["mi/nce"], r["accuracy"]) for r in rows if _finite(r.get("mi/nce")) and _finite(r.get("accuracy"))]
+    plotted = [r for r in rows if _finite(r.get("mi/nce")) and _finite(r.get("accuracy"))]
+    pts = [(r["mi/nce"], r["accuracy"]) for r in plotted]
     spot = fit_sweet_spot([p[0] for p in pts], [p[1] for p in pts])
     if spot is None:
         warns.append(f"{len(pts)} trial(s) with both I_NCE and {metric}: too few for a fit "
@@ -189,7 +193,8 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
         pass
     files: dict[str, Path] = {}
     files["table"] = _write_csv(rows, out / "table.csv")
-    files["sweet_spot"] = _plot_sweet_spot(pts, spot, rows, metric, out / "sweet_spot.png")
+    files["sweet_spot"] = _plot_sweet_spot(pts, spot, rows, metric, out / "sweet_spot.png",
+                                           labels=[_trial_tag(r["trial"], len(optuna_study.trials)) for r in plotted])
     for key, fn in (("history", "plot_optimization_history"), ("importances", "plot_param_importances")):
         path, problem = _optuna_plot(optuna_study, fn, out / f"{key}.png")
         if path is not None:
@@ -212,7 +217,7 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
                     fixed=dict(optuna_study.user_attrs.get("infomin.fixed") or {}))
     files["markdown"] = _write_markdown(report, metric, out / "report.md")
     if log:
-        report.logged_to = _log_to_parent(optuna_study, report, out)
+        report.logged_to = _log_to_parent(optuna_study, report, out, metric)
     return report
 
 
@@ -227,6 +232,12 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def _write_markdown(report: Report, metric: str, path: Path) -> Path:
+    path.write_text(_markdown(report, metric))
+    return path
+
+
+def _markdown(report: Report, metric: str, max_chars: int | None = None) -> str:
+    """The report as markdown; with ``max_chars``, table rows are dropped (and counted) to fit."""
     lines = [f"# Study `{report.name}`: sweet-spot report", ""]
     if report.question:
         lines += [f"Question: {report.question}", ""]
@@ -242,15 +253,27 @@ def _write_markdown(report: Report, metric: str, path: Path) -> Path:
     for w in report.warnings:
         lines.append(f"> **Warning:** {w}")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    rows = []
     for r in report.rows:
         cells = [str(r["trial"]), r["state"], " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())]
         cells += ["" if r.get(k) is None else f"{r[k]:.4f}" for k in COLUMNS[3:]]
-        lines.append("| " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        rows.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines + rows) + "\n"
+    while max_chars is not None and len(text) > max_chars and rows:
+        rows.pop()
+        more = len(report.rows) - len(rows)
+        text = "\n".join(lines + rows) + f"\n\n({more} more trials in report/table.csv)\n"
+    return text
 
 
-def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path) -> Path:
+def _trial_tag(number: int, n_trials: int) -> str:
+    """``t03``: the start of the trial's MLflow run name (:func:`infomin.search.runner.trial_run_name`)."""
+
+    return trial_run_name(number, {}, width=name_width(n_trials))
+
+
+def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path,
+                     labels: Sequence[str] = ()) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,6 +283,9 @@ def _plot_sweet_spot(pts, spot: SweetSpot | None, rows, metric: str, path: Path)
     if pts:
         x, y = np.array(pts).T
         ax.scatter(x, y, color="tab:blue", zorder=3, label="trials")
+        for i, ((xi, yi), text) in enumerate(zip(pts, labels, strict=False)):   # run names begin with these
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -10),
+                        fontsize=7, color="0.3")
     if spot is not None:
         grid = np.linspace(spot.low, spot.high, 200)
         ax.plot(grid, spot.predict(grid), color="tab:orange", label=f"quadratic fit (R$^2$={spot.r2:.2f})")
@@ -304,7 +330,7 @@ def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, s
     return path, None
 
 
-def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
+def _log_to_parent(optuna_study: Any, report: Report, out: Path, metric: str) -> str | None:
     from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
@@ -318,4 +344,6 @@ def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
         metrics["sweet_spot/i_nce"] = report.sweet_spot.i_nce
         metrics["sweet_spot/accuracy"] = report.sweet_spot.accuracy
     tracking.log_folder(parent, out, "report", metrics=metrics, uri=uri)
+    # The parent run's description: the study's question, its sweet spot and the trials' table.
+    tracking.Run(parent, uri).set_tags({tracking.NOTE_TAG: _markdown(report, metric, max_chars=NOTE_CHARS)})
     return parent

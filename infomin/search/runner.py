@@ -20,7 +20,9 @@ The order of events answers the races measured in issue 4 (Optuna 5.0, MLflow 3.
    its reason recorded and its MLflow run, which MLflow would leave RUNNING forever,
    closed as FAILED (:class:`StaleTrialHandler`).
 
-Each trial is a child MLflow run (tags ``infomin.study``, ``infomin.trial``); its id is
+Each trial is a child MLflow run named ``t03 <parameters>`` (:func:`trial_run_name`), described
+by the candidate and its result (:func:`trial_note`, :func:`result_line`), tagged
+``infomin.study`` and ``infomin.trial``; its id is
 the trial's user attribute ``mlflow_run_id``; per-epoch ``eval/knn_acc`` values are the
 intermediate values the pruner sees. A trial that raises, or whose objective is missing,
 not a real number, NaN or infinite (Optuna records infinity as COMPLETE) is FAIL, with
@@ -47,11 +49,13 @@ from typing import Any
 from infomin.errors import InfominError, SpecError
 from infomin.search import storage as st
 from infomin.search.spec import Study, check_study, load_study
+from infomin.stores import NOTE_TAG, RUN_COLOR_TAG
 
 INTERMEDIATE = "eval/knn_acc"
 OUT_ROOT = "infomin-out"
 #: user-attribute / study-attribute keys
 A_RUN = "mlflow_run_id"
+A_RUN_NAME = "mlflow_run_name"
 A_REASON = "fail_reason"
 A_WORKER = "worker"
 A_INTERRUPTED = "interrupted"
@@ -254,13 +258,19 @@ class Objective:
         trial.set_user_attr(A_RUN, None)  # a retried trial inherits the dead trial's attributes
         retry_of = _system_attrs(trial).get("failed_trial")
         tags = {"infomin.study": name, "infomin.trial": number, "infomin.worker": self.worker,
-                "infomin.study_file": Path(a.study_path).name}
+                "infomin.study_file": Path(a.study_path).name, RUN_COLOR_TAG: trial_color(number)}
         if retry_of is not None:
             tags["infomin.retry_of"] = retry_of
         run_id: list[str | None] = [None]
+        run_name = trial_run_name(number, trial.params, width=name_width(a.n_trials))
         try:
             views, config = self.study.candidate(trial)
             config = config.replace(progress=False)
+            run_name = trial_run_name(number, trial.params, width=name_width(a.n_trials))
+            note = trial_note(name, number, trial.params, views, self.study.spec.metric,
+                              self.study.spec.direction)
+            tags[NOTE_TAG] = note
+            trial.set_user_attr(A_RUN_NAME, run_name)   # optuna-dashboard shows it next to the run id
             trial.set_user_attr("views", views)
             trial.set_user_attr("train", {k: v for k, v in config.to_dict().items()
                                           if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
@@ -278,7 +288,7 @@ class Objective:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
 
             result = self.run(views, config, experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
-                              run_name=f"{name}/trial-{number}", tags=tags, on_epoch=on_epoch,
+                              run_name=run_name, tags=tags, on_epoch=on_epoch,
                               tracking_uri=a.tracking_uri)
         except optuna.TrialPruned as e:
             rid = _close_trial_run(a.tracking_uri, a.experiment_id, name, number, "KILLED", str(e) or "pruned",
@@ -288,7 +298,7 @@ class Objective:
             raise
         except Exception as e:
             reason = _reason(e)
-            self._fail(trial, reason, run_id[0], tags)
+            self._fail(trial, reason, run_id[0], tags, run_name)
             raise
         except KeyboardInterrupt:  # Ctrl-C: FAIL for Optuna, but not counted against the budget
             trial.set_user_attr(A_REASON, "interrupted (KeyboardInterrupt)")
@@ -302,11 +312,15 @@ class Objective:
                                         if _is_real(v) and math.isfinite(float(v))})
         value, problem = check_value(metrics, self.study.spec.metric)
         if problem is not None:
-            self._fail(trial, problem, run_id[0], tags)
+            self._fail(trial, problem, run_id[0], tags, run_name)
             raise TrialFailed(problem)
+        if run_id[0] is not None:
+            _set_note(a.tracking_uri, run_id[0],
+                      tags[NOTE_TAG] + "\n\n" + result_line(metrics, self.study.spec.metric))
         return value
 
-    def _fail(self, trial: Any, reason: str, run_id: str | None, tags: Mapping[str, Any]) -> None:
+    def _fail(self, trial: Any, reason: str, run_id: str | None, tags: Mapping[str, Any],
+              run_name: str) -> None:
         """Store the reason on the trial and on its MLflow run (one is created if training never started)."""
         from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
@@ -319,7 +333,7 @@ class Objective:
         if rid is None:  # failed before the trainer opened a run: still show it in MLflow
             try:
                 with tracking.start_run(experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
-                                        run_name=f"{a.study_name}/trial-{trial.number}", tags=tags,
+                                        run_name=run_name, tags=tags,
                                         uri=a.tracking_uri, end=False) as run:
                     rid = run.run_id
                 tracking.end_run(rid, "FAILED", reason, uri=a.tracking_uri)
@@ -330,6 +344,118 @@ class Objective:
                 trial.set_user_attr(A_RUN, rid)
             except Exception:  # noqa: BLE001
                 pass
+
+
+# -- how a trial's run reads in the MLflow UI -----------------------------------------------
+
+LABEL_CHARS = 40
+#: Run colours: MLflow's own palette, reordered so that consecutive trials differ in hue (MLflow
+#: otherwise hashes run ids onto 29 colours, and two of five trials shared one here).
+TRIAL_COLORS = ("#2272b4", "#de7921", "#3ba65e", "#c83243", "#8a63bf", "#04867d", "#e65b77", "#a6630c",
+                "#434a93", "#facb66", "#137dae", "#93320b", "#277c43", "#b45091", "#5f7281", "#f2be88",
+                "#0e538b", "#9e102c", "#8ddda8", "#be501e", "#4299e0", "#c82d4c", "#308613", "#f792a6",
+                "#445461", "#8acaff", "#115026", "#8396a5")
+PARENT_COLOR = "#1f272d"
+
+
+def trial_color(number: int) -> str:
+    """The colour of trial ``number``'s run: distinct for the first 28 trials of a study.
+
+    >>> trial_color(0), trial_color(1), trial_color(28)
+    ('#2272b4', '#de7921', '#2272b4')
+    """
+    return TRIAL_COLORS[int(number) % len(TRIAL_COLORS)]
+
+
+def name_width(n_trials: int) -> int:
+    """Digits of the trial numbers in run names: 2, or more for studies of 100+ trials."""
+    return max(2, len(str(max(int(n_trials) - 1, 0))))
+
+
+def param_label(params: Mapping[str, Any], max_chars: int = LABEL_CHARS) -> str:
+    """A short label of a candidate's parameters: categorical strings bare, numbers as ``k=v``.
+
+    >>> param_label({"shared": "digit+position"})
+    'digit+position'
+    >>> param_label({"space": "lab", "lead": 1, "min_scale": 0.123456})
+    'lab lead=1 min_scale=0.123'
+    """
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, str):
+            parts.append(v)
+        elif isinstance(v, bool):
+            parts.append(k if v else f"no-{k}")
+        elif isinstance(v, float):
+            parts.append(f"{k}={v:.3g}")
+        else:
+            parts.append(f"{k}={v}")
+    label = " ".join(parts)
+    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+
+
+def trial_run_name(number: int, params: Mapping[str, Any], *, width: int = 2, seed: int | None = None) -> str:
+    """The MLflow run name of a trial: ``t03 digit+position`` (``t03 digit+position s1`` for seed 1).
+
+    Short enough for the runs table, distinct across a study's trials, and sorted by trial number.
+
+    >>> trial_run_name(3, {"shared": "digit+position"})
+    't03 digit+position'
+    >>> trial_run_name(3, {}, seed=1)
+    't03 s1'
+    """
+    parts = [f"t{int(number):0{width}d}", param_label(params)]
+    if seed is not None:
+        parts.append(f"s{seed}")
+    return " ".join(p for p in parts if p)
+
+
+def trial_note(study: str, number: int, params: Mapping[str, Any], views: Any, metric: str,
+               direction: str) -> str:
+    """The trial run's description: which candidate it is, and what the study scores it by."""
+    import json
+
+    shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
+    lines = [f"Trial {number} of study `{study}`" + (f": {shown}" if shown else "") + ".", "",
+             f"Views: `{json.dumps(views, default=str)}`", "",
+             f"Objective: `{metric}` ({direction})."]
+    return "\n".join(lines)
+
+
+def result_line(metrics: Mapping[str, Any], metric: str) -> str:
+    """One markdown line of the numbers a user compares.
+
+    >>> result_line({"eval/linear_acc": 0.5, "mi/nce": 1.25, "mi/log_k": 5.5}, "eval/linear_acc")
+    'Result: eval/linear_acc = 0.5000 · I_NCE = 1.250 nats (log K = 5.500)'
+    """
+    parts = []
+    keys = [metric] + [k for k in ("eval/linear_acc",) if k != metric]
+    for k in keys:
+        if _finite(metrics.get(k)):
+            parts.append(f"{k} = {float(metrics[k]):.4f}")
+    if _finite(metrics.get("mi/nce")):
+        mi = f"I_NCE = {float(metrics['mi/nce']):.3f} nats"
+        if _finite(metrics.get("mi/log_k")):
+            mi += f" (log K = {float(metrics['mi/log_k']):.3f})"
+        parts.append(mi)
+    for k, label in (("eval/alignment", "alignment"), ("eval/uniformity", "uniformity"),
+                     ("eval/tolerance", "tolerance")):
+        if _finite(metrics.get(k)):
+            parts.append(f"{label} = {float(metrics[k]):.3f}")
+    return "Result: " + " · ".join(parts)
+
+
+def _finite(v: Any) -> bool:
+    return _is_real(v) and math.isfinite(float(v))
+
+
+def _set_note(uri: str, run_id: str, note: str) -> None:
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    try:
+        tracking.Run(run_id, uri).set_tags({NOTE_TAG: note})
+    except Exception:  # noqa: BLE001 - a description must not fail a finished trial
+        pass
 
 
 def check_value(metrics: Mapping[str, Any], metric: str) -> tuple[float, str | None]:
@@ -527,7 +653,8 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
             experiment_id, name, uri=uri,
             params={**{f"study.{k}": v for k, v in study.spec.to_dict().items() if k != "baselines"},
                     "study.file": study.path.name},
-            tags={"mlflow.note.content": study.question, "infomin.storage": st.redact(url)})
+            tags={NOTE_TAG: study.question, "infomin.storage": st.redact(url), RUN_COLOR_TAG: PARENT_COLOR})
+        tracking.set_runs_view(experiment_id, study.spec.metric, study.spec.direction, uri=uri)
         attrs = optuna_study.user_attrs
         for key, value in ((S_URI, uri), (S_EXP, experiment_id), (S_PARENT, parent)):
             if key not in attrs:
@@ -537,6 +664,9 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
             optuna_study.set_user_attr("infomin.question", study.question.splitlines()[0] if study.question else "")
             optuna_study.set_user_attr("infomin.metric", study.spec.metric)
             optuna_study.set_user_attr("infomin.fixed", dict(study.spec.fixed))
+            with warnings.catch_warnings():   # names the objective in optuna-dashboard and Optuna's plots
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna_study.set_metric_names([study.spec.metric])
             for params in study.spec.baselines:  # once, by the coordinator that created the study
                 optuna_study.enqueue_trial(dict(params), skip_if_exists=True)
             if study.spec.sampler == "grid":

@@ -17,14 +17,13 @@ A plain ``postgresql://`` URL is mapped to the psycopg 3 driver
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from infomin import stores
 from infomin.errors import InfominError, SpecError
 
 #: Heartbeat defaults (seconds): a worker writes its heartbeat every ``HEARTBEAT``
@@ -32,21 +31,13 @@ from infomin.errors import InfominError, SpecError
 HEARTBEAT = 10
 GRACE = 40
 SQLITE_TIMEOUT_S = 60
-STORAGE_ENV = "INFOMIN_STORAGE"
+STORAGE_ENV = stores.STORAGE_ENV
+redact = stores.redact
 
 
 def default_storage_url() -> str:
     """``$INFOMIN_STORAGE``, else ``sqlite:///<folder of mlflow.db>/optuna.db`` (the cwd by default)."""
-    env = os.environ.get(STORAGE_ENV)
-    if env:
-        return env
-    from infomin.tracking import tracking_uri  # mlflow: heavy (~2 s), only runs need it
-
-    uri = tracking_uri()
-    folder = Path.cwd()
-    if uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).expanduser().resolve().parent
-    return f"sqlite:///{folder / 'optuna.db'}"
+    return stores.default_storage_url()
 
 
 def normalize_url(url: str) -> str:
@@ -65,11 +56,6 @@ def normalize_url(url: str) -> str:
         return url
     raise SpecError("storage", redact(url), "unsupported storage scheme",
                     choices=["sqlite:///path", "postgresql://user@host:port/db"])
-
-
-def redact(url: str) -> str:
-    """Hide a password in a URL (``user:***@host``) for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def is_sqlite(url: str) -> bool:

@@ -76,6 +76,10 @@ def test_list_show_and_report(tmp_path, mlflow_uri, monkeypatch):
     assert {"report/sweet_spot.png", "report/table.csv", "report/best_views.yaml"} <= set(logged)
     run = tracking.get_run(parent, uri=mlflow_uri)
     assert abs(run.data.metrics["sweet_spot/i_nce"] - 1.8) < 1e-6
+    # the parent run's description is the report: sweet spot and the trials' table
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("# Study `demo`: sweet-spot report") and "Sweet spot: I_NCE = 1.8" in note
+    assert "| trial | state | params |" in note and "distance=10" in note
 
 
 def test_list_on_an_empty_storage(tmp_path):
