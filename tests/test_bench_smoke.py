@@ -1,4 +1,5 @@
-"""Smoke tests of the benchmark scripts (bench/lightly_compare.py, bench/probe.py, bench/_common.py).
+"""Smoke tests of the benchmark scripts (bench/lightly_compare.py, bench/probe.py, bench/stats_calibration.py,
+bench/_common.py).
 
 Each script runs as users run it (a subprocess, ``--quick``) and must exit 0 and
 print a markdown table with a ratio column. No timing is asserted: figures from
@@ -122,3 +123,13 @@ def test_probe_quick():
                                           "linear_probe(backend='torch')"]
     acc = [float(r[2]) for r in linear[1:] + knn[1:]]
     assert all(0.3 < a <= 1.0 for a in acc), acc   # 10 classes: well above chance
+
+
+def test_stats_calibration_quick():
+    out = _run("stats_calibration.py")
+    verdicts, power, coverage = _tables(out)
+    assert verdicts[0][:2] == ["candidates", "seeds"] and len(verdicts) == 1 + 8
+    kept = [float(r[4]) for r in verdicts[1:]]             # Bonferroni column: equal candidates kept
+    assert all(0.85 < k <= 1.0 for k in kept), kept
+    assert [r[0] for r in power[1:]] == ["2", "3", "5", "10"]
+    assert len(coverage) == 1 + 4 and all(0.0 <= float(c) <= 1.0 for r in coverage[1:] for c in r[3:])

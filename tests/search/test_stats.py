@@ -291,6 +291,41 @@ def test_sweet_spot_interval_covers_the_vertex_in_most_simulated_studies():
     assert np.mean(hits) >= 0.8, np.mean(hits)
 
 
+def test_shared_seeds_give_the_peak_accuracy_a_t_interval_over_per_seed_fits():
+    rng = np.random.default_rng(9)
+    xs, ys = _sweet_data(rng, 4)
+    seeds = [(10, 11, 12, 13)] * len(xs)
+    b = bootstrap_sweet_spot(xs, ys, seeds=seeds, n_resamples=200)
+    assert b.accuracy_method == "per-seed fits" and b.seed_coef.shape == (4, 3)
+    # slow reference: np.polyfit once per seed, evaluated at the peak of the fit of the means
+    peak = fit_sweet_spot([x.mean() for x in xs], [y.mean() for y in ys]).i_nce
+    values = [np.polyval(np.polyfit([x[s] for x in xs], [y[s] for y in ys], 2), peak) for s in range(4)]
+    half = 3.1824463 * np.std(values, ddof=1) / 2          # t_{0.975, 3} * sd / sqrt(4)
+    assert b.accuracy_ci == pytest.approx((np.mean(values) - half, np.mean(values) + half), rel=1e-6)
+    lo, hi = b.band([peak])
+    assert (lo[0], hi[0]) == pytest.approx(b.accuracy_ci, rel=1e-6)
+    unpaired = bootstrap_sweet_spot(xs, ys, seeds=[(0, 1, 2, 3)] + [(10, 11, 12, 13)] * 5, n_resamples=200)
+    assert unpaired.accuracy_method == "bootstrap" and unpaired.accuracy_ci == unpaired.accuracy_ci_bootstrap
+    with pytest.raises(SpecError, match="seeds"):
+        bootstrap_sweet_spot(xs, ys, seeds=[(0, 1)] * len(xs))
+
+
+def test_the_peak_accuracy_interval_holds_its_level_when_seed_effects_are_shared():
+    # a seed moves every candidate's accuracy together (same data, same initial weights):
+    # the per-seed interval keeps its level, resampling each candidate alone does not
+    gen = np.random.default_rng(10)
+    centres = np.array([0.5, 1.0, 1.5, 2.5, 3.0, 3.5])
+    per_seed_hits, boot_hits = [], []
+    for i in range(150):
+        x = centres[:, None] + gen.normal(0, 0.03, (6, 3))
+        y = 0.8 - 0.1 * (x - 2.0) ** 2 + gen.normal(0, 0.02, (1, 3)) + gen.normal(0, 0.01, (6, 3))
+        b = bootstrap_sweet_spot(list(x), list(y), seeds=[(0, 1, 2)] * 6, n_resamples=300, rng=i)
+        per_seed_hits.append(b.accuracy_ci[0] <= 0.8 <= b.accuracy_ci[1])
+        boot_hits.append(b.accuracy_ci_bootstrap[0] <= 0.8 <= b.accuracy_ci_bootstrap[1])
+    assert np.mean(per_seed_hits) > 0.95 - 3 * math.sqrt(0.95 * 0.05 / 150)
+    assert np.mean(boot_hits) < np.mean(per_seed_hits)
+
+
 def test_a_monotone_curve_locates_no_sweet_spot():
     rng = np.random.default_rng(6)
     xs = [c + rng.normal(0, 0.03, 3) for c in (0.5, 1.0, 1.5, 2.0, 2.5)]
