@@ -109,19 +109,21 @@ def _real(v: Any) -> bool:
 
 
 def short_label(params: Mapping[str, Any], number: int) -> str:
-    """A short name for a candidate: the value of a single parameter, else ``k=v`` pairs.
+    """A short name for a candidate: a single text parameter's value, else ``k=v`` pairs
+    (``#<number>`` when there are none or the text is longer than :data:`MAX_LABEL`).
 
     >>> short_label({"shared": "digit+position"}, 2), short_label({"space": "lab", "p": 0.25}, 0)
     ('digit+position', 'space=lab p=0.25')
-    >>> short_label({}, 7), short_label({"a": "x" * 40}, 4)
-    ('#7', '#4')
+    >>> short_label({"distance": 4.0}, 1), short_label({}, 7), short_label({"a": "x" * 40}, 4)
+    ('distance=4', '#7', '#4')
     """
     def fmt(v: Any) -> str:
         return f"{v:.3g}" if isinstance(v, float) else str(v)
 
     if not params:
         return f"#{number}"
-    text = fmt(next(iter(params.values()))) if len(params) == 1 else " ".join(f"{k}={fmt(v)}" for k, v in params.items())
+    only = next(iter(params.values())) if len(params) == 1 else None
+    text = only if isinstance(only, str) else " ".join(f"{k}={fmt(v)}" for k, v in params.items())
     return text if len(text) <= MAX_LABEL else f"#{number}"
 
 
