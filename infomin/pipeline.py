@@ -389,7 +389,8 @@ def _execute(views: Any, config: TrainConfig, *, run: Any, info: ddp.DistInfo, d
                      amp=amp, channels_last=channels_last)
     mi = history["train/mi_nce"][-1]
     metrics.update({"mi/k": float(k), "mi/log_k": math.log(k), "mi/nce": mi,
-                    "mi/ratio": mi / math.log(k)})
+                    "mi/ratio": mi / math.log(k),
+                    "eval/n_test": float(len(test))})   # the probes' test-set size (sampling error)
     final = {kk: v for kk, v in metrics.items() if kk not in history}   # per-epoch ones are logged
     metrics.update({kk: v[-1] for kk, v in history.items()})
     msg = ceiling_warning(mi, k)
