@@ -15,6 +15,9 @@ and prints the rates:
    correction, and for the accuracy interval from per-seed fits; with seed effects that
    are independent between candidates, and shared by them (a seed fixes the data subset
    and the initial weights of every candidate).
+4. **lack of fit**: how often the test rejects a quadratic that is true, when the
+   measured I_NCE varies little or much between seeds and the accuracy follows either the
+   measured I_NCE or the candidate's true one.
 
 Seeds are simulated as ``accuracy = true + shared seed effect + own noise`` (and I_NCE
 with a small noise), the structure the paired test and the per-seed fits assume.
@@ -37,6 +40,8 @@ from infomin.search.stats import (  # noqa: E402
     bootstrap_sweet_spot,
     compare_seeds,
     detectable_difference,
+    fit_sweet_spot,
+    lack_of_fit,
     paired_tests,
     per_comparison_alpha,
 )
@@ -104,6 +109,23 @@ def coverage_rows(n_studies: int, n_resamples: int) -> list[dict]:
     return rows
 
 
+def lack_of_fit_rows(n_studies: int) -> list[dict]:
+    rows = []
+    for x_sd in (0.03, 0.3):
+        for follows in ("measured", "true"):
+            gen = np.random.default_rng(2000 + int(100 * x_sd))
+            rejected = 0
+            for _ in range(n_studies):
+                x = CENTRES[:, None] + gen.normal(0, x_sd, (6, 3))
+                base = x if follows == "measured" else CENTRES[:, None]
+                y = 0.8 - 0.1 * (base - 2.0) ** 2 + gen.normal(0, 0.01, (6, 3)) + gen.normal(0, 0.02, (1, 3))
+                fit = fit_sweet_spot(x.mean(axis=1), y.mean(axis=1))
+                rejected += not lack_of_fit(fit, list(x), list(y), seeds=[(0, 1, 2)] * 6).fits
+            rows.append({"I_NCE sd between seeds": x_sd, "accuracy follows": f"{follows} I_NCE",
+                         "studies": n_studies, "true quadratic rejected": rejected / n_studies})
+    return rows
+
+
 def main(argv=None) -> int:
     args = parse_args(parser(__doc__.splitlines()[0]), argv)
     n_verdict, n_cov, n_boot = (500, 20, 100) if args.quick else (20000, 400, 1000)
@@ -117,6 +139,9 @@ def main(argv=None) -> int:
     mc = math.sqrt(0.95 * 0.05 / n_cov)
     print_table(f"3. 95% intervals of the sweet spot: share of studies covering the truth (Monte Carlo sd "
                 f"about {mc:.3f})", coverage_rows(n_cov, n_boot))
+    n_lof = 100 if args.quick else 4000
+    print_table(f"4. lack-of-fit test at 5%, 6 candidates x 3 seeds on a true quadratic (target 0.05; Monte Carlo "
+                f"sd about {math.sqrt(0.05 * 0.95 / n_lof):.3f})", lack_of_fit_rows(n_lof))
     return 0
 
 

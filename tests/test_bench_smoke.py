@@ -127,7 +127,8 @@ def test_probe_quick():
 
 def test_stats_calibration_quick():
     out = _run("stats_calibration.py")
-    verdicts, power, coverage = _tables(out)
+    verdicts, power, coverage, lof = _tables(out)
+    assert len(lof) == 1 + 4 and all(0.0 <= float(r[-1]) <= 0.3 for r in lof[1:])
     assert verdicts[0][:2] == ["candidates", "seeds"] and len(verdicts) == 1 + 8
     kept = [float(r[4]) for r in verdicts[1:]]             # Bonferroni column: equal candidates kept
     assert all(0.85 < k <= 1.0 for k in kept), kept

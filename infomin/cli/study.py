@@ -124,10 +124,19 @@ def report(name: str = typer.Argument(..., help="study name"),
 
 def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
     from infomin.search import storage as st
-    from infomin.search.report import fmt_diff, fmt_interval, fmt_mean_sd, fmt_p, make_report
+    from infomin.search.report import make_report
 
     study = st.load_study(url, name)
-    rep = make_report(study, out, log=log)
+    print_report(make_report(study, out, log=log), out)
+
+
+def print_report(rep: Any, out: Path, *, to: Console | None = None) -> None:
+    """Print a :class:`~infomin.search.report.Report`: the ranked table, what was tested, the sweet
+    spot, warnings, the legend and where the files are (on ``to``, default the CLI's console)."""
+    from infomin.search.report import fmt_diff, fmt_interval, fmt_mean_sd, fmt_p
+
+    con = to or console
+    name = rep.name
     n_lo, n_hi = rep.seed_counts
     seeds = "1 seed each" if n_hi <= 1 else (f"{n_lo} seeds each" if n_lo == n_hi else f"{n_lo}-{n_hi} seeds each")
     lv = f"{100 * rep.level:.0f}%"
@@ -138,7 +147,7 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
     table.add_column("candidate", overflow="fold", min_width=10)
     if varied:
         table.add_column("seeds", justify="right", no_wrap=True)
-    narrow = console.width < 100   # the interval goes under the mean instead of in its own column
+    narrow = con.width < 100   # the interval goes under the mean instead of in its own column
     table.add_column(("mean ± sd" + (f"\n[{lv} CI]" if narrow else "")) if n_hi > 1 else "value",
                      justify="right", no_wrap=True)
     if n_hi > 1 and not narrow:
@@ -162,20 +171,20 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
             cells += [fmt_diff(s.comparison, 3).replace(" [", "\n["),   # the interval under the difference
                       fmt_p(s.comparison), f"[{style[s.verdict]}]{escape(s.verdict)}[/]"]
         table.add_row(*cells)
-    console.print(table)
+    con.print(table)
     for note in rep.notes:
-        console.print(note, markup=False, highlight=False)
+        con.print(note, markup=False, highlight=False)
     head, _, rest = rep.sweet_spot_text.partition(":")
-    console.print(f"[bold]{escape(head)}[/]:{escape(rest)}", highlight=False)
+    con.print(f"[bold]{escape(head)}[/]:{escape(rest)}", highlight=False)
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
-    console.print("[dim]how to read this:[/]")
+        con.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    con.print("[dim]how to read this:[/]")
     for line in rep.legend:
-        console.print(f"[dim]  - {escape(line)}[/]", highlight=False)
-    console.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
+        con.print(f"[dim]  - {escape(line)}[/]", highlight=False)
+    con.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
                   + (f"; logged to MLflow run {rep.logged_to}" if rep.logged_to else ""))
     if "best_views" in rep.files:
-        console.print(f"best view: infomin train --views {rep.files['best_views']}")
+        con.print(f"best view: infomin train --views {rep.files['best_views']}")
 
 
 def _print_browse(url: str, tracking_uri: str) -> None:

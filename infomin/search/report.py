@@ -47,6 +47,7 @@ from infomin.search.stats import (
     UNTESTED,
     WORSE,
     Comparison,
+    LackOfFit,
     Summary,
     SweetSpot,
     SweetSpotBootstrap,
@@ -54,6 +55,7 @@ from infomin.search.stats import (
     compare_with_best,
     detectable_difference,
     fit_sweet_spot,
+    lack_of_fit,
     per_comparison_alpha,
     summarize,
     sweet_spot_verdict,
@@ -155,8 +157,10 @@ class CandidateStats:
 class Report:
     """The report's content and where its files went.
 
-    ``candidates`` are ranked best first. ``notes`` are the sentences that say how many
-    seeds ran and what was (not) tested; ``legend`` says how to read the table.
+    ``candidates`` are ranked best first. ``sweet_spot`` is the fit of the candidate means,
+    ``bootstrap`` its uncertainty over seeds, ``lack_of_fit`` the test of the quadratic
+    against the seed noise (``None`` with one seed). ``notes`` are the sentences that say how
+    many seeds ran and what was (not) tested; ``legend`` says how to read the table.
     """
 
     name: str
@@ -165,6 +169,7 @@ class Report:
     candidates: list[CandidateStats]
     sweet_spot: SweetSpot | None
     bootstrap: SweetSpotBootstrap | None
+    lack_of_fit: LackOfFit | None
     sweet_spot_text: str
     warnings: list[str]
     notes: list[str]
@@ -175,6 +180,12 @@ class Report:
     logged_to: str | None = None
     question: str = ""
     fixed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def peak_located(self) -> bool:
+        """A sweet spot is claimed: most resamples peak inside the range and the quadratic fits."""
+        return (self.bootstrap is not None and self.bootstrap.located
+                and (self.lack_of_fit is None or self.lack_of_fit.fits))
 
     @property
     def best(self) -> CandidateStats | None:
@@ -256,15 +267,17 @@ def build_report(candidates: Sequence[CandidateSeeds], *, metric: str, maximize:
     fit = fit_sweet_spot([np.mean(x) for x in xs], [np.mean(y) for y in ys]) if xs else None
     boot = (bootstrap_sweet_spot(xs, ys, seeds=seed_ids, n_resamples=n_resamples, level=level, rng=rng)
             if fit is not None and maximize else None)
+    lof = lack_of_fit(fit, xs, ys, seeds=seed_ids, alpha=alpha) if fit is not None and boot is not None else None
     n_lo, n_hi = (min(s.metric.n for s in stats_), max(s.metric.n for s in stats_)) if stats_ else (0, 0)
-    spot_text = sweet_spot_verdict(fit, boot, metric=metric, n_seeds=n_hi)
+    spot_text = sweet_spot_verdict(fit, boot, metric=metric, n_seeds=n_hi, lof=lof)
     if fit is None:
         warns.append(f"{len(xs)} candidate(s) with both I_NCE and {metric}: too few for a fit "
                      f"(need {MIN_FIT_POINTS} with 3 distinct I_NCE values); the best candidate stands in")
-    elif fit.r2 < LOW_R2:
+    elif lof is None and fit.r2 < LOW_R2:
         warns.append(f"the quadratic explains only {100 * max(fit.r2, 0):.0f}% of the variation of the candidate "
                      f"means (R^2 = {fit.r2:.2f}): a reverse U is not evident in these candidates")
-    if fit is not None and ((boot is not None and not boot.located) or (boot is None and not fit.interior)):
+    if fit is not None and (lof is None or lof.fits) and (
+            (boot is not None and not boot.located) or (boot is None and not fit.interior)):
         warns.append(f"no interior maximum{' in most resamples' if boot is not None else ''}: {metric} is not "
                      f"shown to peak inside I_NCE [{fit.low:.3f}, {fit.high:.3f}] nats; widen the search to "
                      "see the reverse U")
@@ -276,7 +289,7 @@ def build_report(candidates: Sequence[CandidateSeeds], *, metric: str, maximize:
     notes = _notes(stats_, metric, n_lo, n_hi, alpha, a_per, level)
     legend = _legend(metric, alpha, a_per, level, n_hi)
     return Report(name=name, metric=metric, maximize=maximize, candidates=stats_, sweet_spot=fit, bootstrap=boot,
-                  sweet_spot_text=spot_text, warnings=warns, notes=notes, legend=legend, alpha=alpha,
+                  lack_of_fit=lof, sweet_spot_text=spot_text, warnings=warns, notes=notes, legend=legend, alpha=alpha,
                   level=level, question=question, fixed=dict(fixed or {}))
 
 
@@ -508,13 +521,18 @@ def _draw_sweet_spot(report: Report, path: Path, plt: Any) -> Path:
     fit, boot = report.sweet_spot, report.bootstrap
     if fit is not None:
         grid = np.linspace(fit.low, fit.high, 200)
-        ax.plot(grid, fit.predict(grid), color="tab:orange", lw=1.5,
-                label=f"quadratic fit of the means (R$^2$={fit.r2:.2f})")
+        misfit = report.lack_of_fit is not None and not report.lack_of_fit.fits
+        ax.plot(grid, fit.predict(grid), color="tab:orange", lw=1.5, ls="--" if misfit else "-",
+                label=f"quadratic fit of the means (R$^2$={fit.r2:.2f}{', rejected' if misfit else ''})")
         if boot is not None:
             lo, hi = boot.band(grid)
             how = "t-band over per-seed fits" if boot.seed_coef is not None else "bootstrap band"
             ax.fill_between(grid, lo, hi, color="tab:orange", alpha=0.2, label=f"{100 * boot.level:.0f}% {how}")
-            if boot.located:
+            lof = report.lack_of_fit
+            if lof is not None and not lof.fits:
+                ax.text(0.02, 0.02, f"the quadratic does not fit the means (lack-of-fit p = {lof.p:.2g}): "
+                        "no sweet spot located", transform=ax.transAxes, fontsize=7, color="tab:red")
+            elif report.peak_located:
                 ax.axvspan(*boot.i_nce_ci, color="tab:red", alpha=0.08)
                 ax.errorbar([fit.i_nce], [fit.accuracy],
                             xerr=[[fit.i_nce - boot.i_nce_ci[0]], [boot.i_nce_ci[1] - fit.i_nce]],
@@ -585,7 +603,10 @@ def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
         metrics["sweet_spot/i_nce"] = s.i_nce
         metrics["sweet_spot/accuracy"] = s.accuracy
         metrics["sweet_spot/r2"] = s.r2
+    if report.lack_of_fit is not None:
+        metrics["sweet_spot/lack_of_fit_p"] = report.lack_of_fit.p
     if b is not None:
+        metrics["sweet_spot/located"] = float(report.peak_located)
         metrics["sweet_spot/interior_share"] = b.interior_share
         metrics["sweet_spot/i_nce_low"], metrics["sweet_spot/i_nce_high"] = b.i_nce_ci
         metrics["sweet_spot/accuracy_low"], metrics["sweet_spot/accuracy_high"] = b.accuracy_ci

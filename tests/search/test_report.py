@@ -180,6 +180,17 @@ def test_a_report_with_repeats_marks_ties_and_losers_and_locates_the_known_peak(
     assert yaml.safe_load(rep.files["best_views"].read_text())["distance"] == rep.best.candidate.params["distance"]
 
 
+def test_a_study_whose_means_are_not_a_reverse_u_locates_no_peak(tmp_path):
+    # what the quickstart shows: which factors are shared matters, not I_NCE alone
+    zig = [(0.2, 0.15), (2.0, 0.21), (3.4, 0.36), (3.6, 0.10), (4.4, 0.20)]
+    rep = make_report(_repeated_study(zig, 3, noise_sd=0.01), tmp_path / "r", log=False)
+    assert rep.lack_of_fit is not None and not rep.lack_of_fit.fits and not rep.peak_located
+    assert rep.sweet_spot_text.startswith("no sweet spot located: the quadratic does not fit")
+    assert "the quadratic does not fit the candidate means" in (tmp_path / "r" / "report.md").read_text()
+    fine = make_report(_repeated_study(CURVE, 3), tmp_path / "c", log=False)
+    assert fine.lack_of_fit.fits and fine.peak_located
+
+
 def test_a_monotone_study_with_repeats_locates_no_peak(tmp_path):
     rising = [(x, 0.3 + 0.1 * x) for x in (0.5, 1.0, 1.5, 2.0, 2.5)]
     rep = make_report(_repeated_study(rising, 3), tmp_path / "r", log=False)

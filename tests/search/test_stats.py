@@ -20,6 +20,7 @@ from infomin.search.stats import (
     detectable_difference,
     fit_many,
     fit_sweet_spot,
+    lack_of_fit,
     paired_comparison,
     paired_power,
     paired_tests,
@@ -348,6 +349,59 @@ def test_one_seed_studies_get_no_bootstrap_and_say_so():
     # a mix: one-seed candidates are held fixed and the words say the interval is too narrow
     mixed = bootstrap_sweet_spot([[0.5, 0.52], *xs[1:]], [[0.6, 0.61], *ys[1:]], n_resamples=100)
     assert mixed.fixed == 4 and "too narrow" in sweet_spot_verdict(fit, mixed)
+
+
+def slow_lack_of_fit(x, y):
+    """Lack of fit in a randomized block design, written out with loops: y[i][j] is candidate i, seed j;
+    the error is measured on each seed's y moved along the fitted slope to its candidate's mean x."""
+    m, n = len(y), len(y[0])
+    xbar, ybar = [sum(r) / n for r in x], [sum(r) / n for r in y]
+    a, b, c = np.polyfit(xbar, ybar, 2)
+    ss_fit = sum(n * (ybar[i] - (a * xbar[i] ** 2 + b * xbar[i] + c)) ** 2 for i in range(m))
+    u = [[y[i][j] - (2 * a * xbar[i] + b) * (x[i][j] - xbar[i]) for j in range(n)] for i in range(m)]
+    ubar = [sum(r) / n for r in u]
+    col = [sum(u[i][j] for i in range(m)) / m for j in range(n)]
+    grand = sum(ubar) / m
+    ss_e = sum((u[i][j] - ubar[i] - col[j] + grand) ** 2 for i in range(m) for j in range(n))
+    d1, d2 = m - 3, (m - 1) * (n - 1)
+    f = (ss_fit / d1) / (ss_e / d2)
+    return f, float(special.betainc(d2 / 2, d1 / 2, d2 / (d2 + d1 * f)))   # P(F > f), closed form
+
+
+def test_lack_of_fit_matches_the_block_design_formula():
+    rng = np.random.default_rng(13)
+    xs, ys = _sweet_data(rng, 3)
+    ys = [y + np.array([0.01, -0.02, 0.005]) for y in ys]                  # a shared seed effect
+    fit = fit_sweet_spot([x.mean() for x in xs], [y.mean() for y in ys])
+    lof = lack_of_fit(fit, xs, ys, seeds=[(0, 1, 2)] * 6)
+    f, p = slow_lack_of_fit([list(x) for x in xs], [list(y) for y in ys])
+    assert lof.method == "seed blocks" and (lof.df_fit, lof.df_error) == (3, 10)
+    assert lof.f == pytest.approx(f) and lof.p == pytest.approx(p)
+    pure = lack_of_fit(fit, xs, ys)                                          # seeds unknown: pooled within
+    assert pure.method == "pure error" and pure.df_error == 6 * 2
+    assert pure.f < lof.f          # the shared seed effect counts as noise there, hiding misfit
+    assert lack_of_fit(fit, xs[:3], ys[:3]) is None and lack_of_fit(fit, [[1.0]] * 5, [[0.5]] * 5) is None
+
+
+def test_lack_of_fit_rejects_at_its_level_and_finds_a_zig_zag():
+    rng = np.random.default_rng(14)
+    rejected = []
+    for k in range(600):        # a true quadratic: rejected about 5% of the time
+        xs, ys = _sweet_data(rng, 3, acc_sd=0.01, x_sd=0.3 if k % 2 else 0.03)
+        if k % 2:               # accuracy follows the candidate's true I_NCE, measured with much noise
+            ys = [0.8 - 0.1 * (c - 2.0) ** 2 + rng.normal(0, 0.01, 3)
+                  for c in (0.5, 1.0, 1.5, 2.5, 3.0, 3.5)]
+        ys = [y + shift for y, shift in zip(ys, [rng.normal(0, 0.02, 3)] * 6, strict=True)]
+        fit = fit_sweet_spot([x.mean() for x in xs], [y.mean() for y in ys])
+        rejected.append(not lack_of_fit(fit, xs, ys, seeds=[(0, 1, 2)] * 6).fits)
+    assert abs(np.mean(rejected) - 0.05) < 4 * math.sqrt(0.05 * 0.95 / 600)
+    xs = [np.full(3, c) for c in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)]
+    ys = [np.full(3, v) + rng.normal(0, 0.01, 3) for v in (0.3, 0.5, 0.2, 0.55, 0.25, 0.5)]
+    fit = fit_sweet_spot([x.mean() for x in xs], [y.mean() for y in ys])
+    lof = lack_of_fit(fit, xs, ys, seeds=[(0, 1, 2)] * 6)
+    assert not lof.fits and lof.p < 1e-6
+    b = bootstrap_sweet_spot(xs, ys, seeds=[(0, 1, 2)] * 6, n_resamples=100)
+    assert sweet_spot_verdict(fit, b, lof=lof).startswith("no sweet spot located: the quadratic does not fit")
 
 
 def test_bootstrap_rejects_bad_input():
