@@ -23,9 +23,8 @@ shared seeds is therefore much more sensitive than comparing two intervals.
 
 Why Bonferroni: the best candidate is chosen because its mean is highest, so comparing it
 with ``m - 1`` others at an unadjusted 5% marks a candidate that is truly as good as the
-best "worse" more often than 5% of the time (simulated with 5 equal candidates and 3 seeds:
-it is kept only 92-93% of the time). Testing each comparison at ``alpha / (m - 1)`` keeps
-it at least ``1 - alpha`` (simulated 0.95-0.99 for ``m = 2..8``), and the differences are
+best "worse" more often than 5% of the time (the winner's curse). Testing each comparison
+at ``alpha / (m - 1)`` keeps it at least ``1 - alpha``, and the differences are
 reported with simultaneous intervals at the same level, so "the interval excludes 0" and
 "marked worse" always agree. The price is power: with few seeds only large gaps are found
 (:func:`detectable_difference` says how large).
@@ -526,9 +525,8 @@ def bootstrap_sweet_spot(i_nce: Sequence[Sequence[float]], accuracy: Sequence[Se
     ``None`` when no candidate has two seeds (nothing to resample) or there are too few
     candidates for a fit.
 
-    Measured (``bench/stats_coverage.py``): with 3 seeds the I_NCE interval covers the true
-    vertex in 91-100% of simulated studies at 95%, the per-seed accuracy interval in 95%;
-    the bootstrap accuracy interval only 72-92% (lowest when seed effects are shared).
+    ``bench/stats_calibration.py`` measures how often each interval covers the truth on
+    simulated studies (docs/reading_the_report.md quotes the figures).
 
     >>> rng = np.random.default_rng(0)
     >>> xs = [np.full(3, v) + rng.normal(0, 0.05, 3) for v in (0.5, 1.0, 1.5, 2.0, 2.5)]
@@ -610,8 +608,8 @@ def lack_of_fit(fit: SweetSpot, i_nce: Sequence[Sequence[float]], accuracy: Sequ
     ``r_i = ybar_i - f(xbar_i)`` the distance of candidate ``i``'s mean from the curve. The
     error is measured on ``u_ij = y_ij - f'(xbar_i) (x_ij - xbar_i)``, each seed's accuracy
     moved along the curve to its candidate's mean I_NCE, so the noise of the measured I_NCE
-    counts as noise (without this the test rejected a true quadratic up to 95% of the time
-    when I_NCE varied by 0.3 nats between seeds; with it, 4-7%). With shared seeds (``seeds``
+    counts as noise rather than as misfit (``bench/stats_calibration.py`` measures the
+    rejection rate of a true quadratic). With shared seeds (``seeds``
     all equal, ``n >= 2``) ``MS_error`` is the candidate x seed interaction mean square of
     ``u``, ``sum_ij (u_ij - ubar_i. - ubar_.j + ubar..)^2 / ((m - 1)(n - 1))`` (a randomized
     block design); otherwise the pooled within-candidate variance of ``u`` on
