@@ -251,7 +251,7 @@ def build_report(candidates: Sequence[CandidateSeeds], *, metric: str, maximize:
                                      log_k=float(np.mean(list(log_k.values()))) if log_k else None,
                                      comparison=cmp, verdict=verdict, extras=extras, seeds=tuple(vals)))
     warns = comparability_warnings([
-        {"mi/k": _mean(s.candidate, "mi/k"), I_NCE: s.i_nce.mean if s.i_nce else None, LOG_K: s.log_k,
+        {"mi/k": s.candidate.mean("mi/k"), I_NCE: s.i_nce.mean if s.i_nce else None, LOG_K: s.log_k,
          "temperature": s.candidate.train.get("temperature"), "encoder": s.candidate.train.get("encoder")}
         for s in stats_]) + warns
 
@@ -264,13 +264,16 @@ def build_report(candidates: Sequence[CandidateSeeds], *, metric: str, maximize:
             xs.append([s.candidate.seeds[k][I_NCE] for k in both])
             ys.append([s.candidate.seeds[k][metric] for k in both])
             seed_ids.append(both)
-    fit = fit_sweet_spot([np.mean(x) for x in xs], [np.mean(y) for y in ys]) if xs else None
+    # the reverse U is a maximum: a minimised metric (a loss) gets its table, not a sweet spot
+    fit = fit_sweet_spot([np.mean(x) for x in xs], [np.mean(y) for y in ys]) if xs and maximize else None
     boot = (bootstrap_sweet_spot(xs, ys, seeds=seed_ids, n_resamples=n_resamples, level=level, rng=rng)
-            if fit is not None and maximize else None)
-    lof = lack_of_fit(fit, xs, ys, seeds=seed_ids, alpha=alpha) if fit is not None and boot is not None else None
+            if fit is not None else None)
+    lof = lack_of_fit(fit, xs, ys, seeds=seed_ids, alpha=alpha) if boot is not None else None
     n_lo, n_hi = (min(s.metric.n for s in stats_), max(s.metric.n for s in stats_)) if stats_ else (0, 0)
     spot_text = sweet_spot_verdict(fit, boot, metric=metric, n_seeds=n_hi, lof=lof)
-    if fit is None:
+    if not maximize:
+        spot_text = f"no sweet spot: the study minimises {metric}, and the sweet spot is the maximum of a score"
+    elif fit is None:
         warns.append(f"{len(xs)} candidate(s) with both I_NCE and {metric}: too few for a fit "
                      f"(need {MIN_FIT_POINTS} with 3 distinct I_NCE values); the best candidate stands in")
     elif lof is None and fit.r2 < LOW_R2:
@@ -291,10 +294,6 @@ def build_report(candidates: Sequence[CandidateSeeds], *, metric: str, maximize:
     return Report(name=name, metric=metric, maximize=maximize, candidates=stats_, sweet_spot=fit, bootstrap=boot,
                   lack_of_fit=lof, sweet_spot_text=spot_text, warnings=warns, notes=notes, legend=legend, alpha=alpha,
                   level=level, question=question, fixed=dict(fixed or {}))
-
-
-def _mean(c: CandidateSeeds, metric: str) -> float | None:
-    return c.mean(metric)
 
 
 def _notes(stats_: list[CandidateStats], metric: str, n_lo: int, n_hi: int, alpha: float, a_per: float,

@@ -205,6 +205,7 @@ def test_build_report_takes_candidates_directly_and_minimises(tmp_path):
     rep = build_report(cands, metric="loss", maximize=False, n_resamples=50)
     assert [c.candidate.number for c in rep.candidates] == [0, 1, 2] and rep.best.verdict == "best"
     assert rep.candidates[2].verdict == "worse" and rep.candidates[0].metric.probe_se is None  # not an accuracy
+    assert rep.sweet_spot is None and rep.sweet_spot_text.startswith("no sweet spot: the study minimises loss")
     missing = build_report([*cands, CandidateSeeds(9, "x", {"i": 9}, {0: {"other": 1.0}})], metric="loss",
                            maximize=False, n_resamples=50)
     assert len(missing.candidates) == 3 and any("trial 9 (x) has no loss" in w for w in missing.warnings)
