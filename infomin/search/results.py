@@ -11,7 +11,10 @@ Where the seeds come from, in the Optuna storage (:func:`candidates_from_study`)
 * **several seeds** (studies with repeats): one trial user attribute per seed,
   ``"seed/<s>/metrics"`` (the seed's metrics dict) and optionally
   ``"seed/<s>/mlflow_run_id"``. One key per seed, so seeds finished by different workers
-  never overwrite each other (no read-modify-write of a shared dict).
+  never overwrite each other (no read-modify-write of a shared dict). A finished trial's
+  attributes are read-only in Optuna, so a seed that ends after its trial was told may be
+  stored on the study instead, as ``"trial/<n>/seed/<s>/metrics"`` and
+  ``"trial/<n>/seed/<s>/mlflow_run_id"``; both places are read.
 * **one seed** (studies run before repeats): the trial's ``"metrics"`` attribute, under the
   seed in its ``"train"`` attribute (0 when absent).
 
@@ -39,6 +42,9 @@ from infomin.errors import InfominError, SpecError
 SEED_PREFIX = "seed/"
 SEED_METRICS = re.compile(r"^seed/(-?\d+)/metrics$")
 SEED_RUN = "seed/{seed}/mlflow_run_id"
+#: The same on the study, for seeds stored after their trial finished: ``trial/<n>/seed/<s>/...``.
+STUDY_SEED_METRICS = re.compile(r"^trial/(\d+)/seed/(-?\d+)/metrics$")
+STUDY_PREFIX = "trial/{number}/"
 #: The metric every probe run stores: the number of test images it was scored on.
 N_TEST = "eval/n_test"
 #: Longest label drawn next to a point; longer ones fall back to ``#<trial>``.
@@ -137,9 +143,13 @@ def n_test_of(seeds: Mapping[int, Mapping[str, float]], train: Mapping[str, Any]
     return int(sub) if isinstance(sub, numbers.Integral) and not isinstance(sub, bool) and sub >= 1 else None
 
 
-def seeds_of_trial(trial: Any) -> tuple[dict[int, dict[str, float]], dict[int, str]]:
-    """A finished trial's ``({seed: metrics}, {seed: run id})`` (see the module docstring)."""
-    attrs = trial.user_attrs
+def seeds_of_trial(trial: Any, study_attrs: Mapping[str, Any] | None = None
+                   ) -> tuple[dict[int, dict[str, float]], dict[int, str]]:
+    """A finished trial's ``({seed: metrics}, {seed: run id})`` (see the module docstring);
+    ``study_attrs`` (the study's user attributes) adds seeds stored on the study."""
+    prefix = STUDY_PREFIX.format(number=trial.number)
+    attrs = {**{k[len(prefix):]: v for k, v in (study_attrs or {}).items() if k.startswith(prefix)},
+             **trial.user_attrs}
     seeds, runs = {}, {}
     for key, value in attrs.items():
         m = SEED_METRICS.match(key)
@@ -160,9 +170,9 @@ def seeds_of_trial(trial: Any) -> tuple[dict[int, dict[str, float]], dict[int, s
     return {int(seed): dict(metrics)}, ({int(seed): run} if run else {})
 
 
-def candidate_from_trial(trial: Any) -> CandidateSeeds | None:
+def candidate_from_trial(trial: Any, study_attrs: Mapping[str, Any] | None = None) -> CandidateSeeds | None:
     """The :class:`CandidateSeeds` of one Optuna trial (``None`` when it stored no metrics)."""
-    seeds, runs = seeds_of_trial(trial)
+    seeds, runs = seeds_of_trial(trial, study_attrs)
     if not seeds:
         return None
     train = dict(trial.user_attrs.get("train") or {})
@@ -177,9 +187,10 @@ def candidates_from_study(optuna_study: Any, *, states: Sequence[str] = ("COMPLE
     """One :class:`CandidateSeeds` per trial in ``states`` that stored metrics, in trial order;
     with ``merge``, trials with equal parameters are merged (:func:`combine`)."""
     out = []
+    study_attrs = optuna_study.user_attrs
     for t in optuna_study.get_trials(deepcopy=False):
         if t.state.name in states:
-            c = candidate_from_trial(t)
+            c = candidate_from_trial(t, study_attrs)
             if c is not None:
                 out.append(c)
     return combine(out) if merge else out

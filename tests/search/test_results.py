@@ -66,6 +66,18 @@ def test_trials_with_repeats_store_one_attribute_per_seed():
     assert c.run_ids == {0: "a", 1: "b"} and c.n_test == 400          # the smallest test set
 
 
+def test_seeds_stored_on_the_study_after_their_trial_finished_are_read_too():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial("digit", {"seed/0/metrics": {"acc": 0.6}, "seed/0/mlflow_run_id": "a"}))
+    study.add_trial(_trial("position", {"seed/0/metrics": {"acc": 0.2}}))
+    study.set_user_attr("trial/0/seed/1/metrics", {"acc": 0.7})
+    study.set_user_attr("trial/0/seed/1/mlflow_run_id", "b")
+    study.set_user_attr("trial/10/seed/1/metrics", {"acc": 0.9})          # no such trial: ignored
+    digit, position = candidates_from_study(study)
+    assert digit.values("acc") == {0: 0.6, 1: 0.7} and digit.run_ids == {0: "a", 1: "b"}
+    assert position.values("acc") == {0: 0.2}
+
+
 def test_combine_merges_equal_params_and_refuses_duplicated_seeds():
     a = CandidateSeeds(0, "digit", {"shared": "digit"}, {0: {"acc": 0.6}}, n_test=500, run_ids={0: "r0"})
     b = CandidateSeeds(5, "digit", {"shared": "digit"}, {1: {"acc": 0.7}}, n_test=500, run_ids={1: "r1"})
