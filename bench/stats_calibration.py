@@ -22,7 +22,7 @@ and prints the rates:
 Seeds are simulated as ``accuracy = true + shared seed effect + own noise`` (and I_NCE
 with a small noise), the structure the paired test and the per-seed fits assume.
 
-Run: ``python bench/stats_calibration.py`` (about a minute) or ``--quick``.
+Run: ``python bench/stats_calibration.py`` (under a minute of CPU) or ``--quick``.
 """
 
 from __future__ import annotations
