@@ -376,7 +376,7 @@ def make_report(optuna_study: Any, out: str | Path, *, metric: str | None = None
             report.warnings.append(f"{key} plot skipped: {problem}")
     best = report.best
     if best is not None and best.candidate.views:
-        from infomin.views.spec import dump_spec
+        from infomin.views.spec import dump_spec  # torch, kornia: the best preset only
 
         path = out / "best_views.yaml"
         dump_spec(dict(best.candidate.views), path,
@@ -484,7 +484,7 @@ _COLOURS = {BEST: "tab:red", SAME: "tab:blue", WORSE: "tab:gray", UNTESTED: "tab
 
 
 def _plot_sweet_spot(report: Report, path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # heavy, only the plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -561,7 +561,7 @@ def _draw_sweet_spot(report: Report, path: Path, plt: Any) -> Path:
 def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, str | None]:
     import warnings
 
-    import matplotlib
+    import matplotlib  # heavy, only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -583,7 +583,7 @@ def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, s
 
 
 def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only logging needs it
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
     uri = optuna_study.user_attrs.get("infomin.tracking_uri")

@@ -44,6 +44,7 @@ With one seed per candidate every function still works: spreads, intervals and t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -229,8 +230,6 @@ def paired_tests(best: np.ndarray, other: np.ndarray, *, alpha: float = ALPHA,
     interval of ``diff``) and ``worse`` (rejected at ``alpha`` in the worse direction).
     Constant differences (a zero sd) give ``p = 1`` when zero, else ``p = 0``.
     """
-    import warnings
-
     best, other = np.broadcast_arrays(np.asarray(best, dtype=float), np.asarray(other, dtype=float))
     if best.shape[-1] < 2:
         raise SpecError("seeds", best.shape[-1], "a paired test needs at least 2 shared seeds")
