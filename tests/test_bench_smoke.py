@@ -1,5 +1,5 @@
 """Smoke tests of the benchmark scripts (bench/lightly_compare.py, bench/probe.py, bench/cli_startup.py,
-bench/_common.py).
+bench/stats_calibration.py, bench/_common.py).
 
 Each script runs as users run it (a subprocess, ``--quick``) and must exit 0 and
 print a markdown table with a ratio column. No timing is asserted: figures from
@@ -137,3 +137,14 @@ def test_cli_startup_quick():
     assert rows["infomin --help"][heavy] == "none"
     assert "mlflow" not in rows["infomin views list"][heavy] and "torch" in rows["infomin views list"][heavy]
     assert "- infomin --help under 1 s: " in out
+
+
+def test_stats_calibration_quick():
+    out = _run("stats_calibration.py")
+    verdicts, power, coverage, lof = _tables(out)
+    assert len(lof) == 1 + 4 and all(0.0 <= float(r[-1]) <= 0.3 for r in lof[1:])
+    assert verdicts[0][:2] == ["candidates", "seeds"] and len(verdicts) == 1 + 8
+    kept = [float(r[4]) for r in verdicts[1:]]             # Bonferroni column: equal candidates kept
+    assert all(0.85 < k <= 1.0 for k in kept), kept
+    assert [r[0] for r in power[1:]] == ["2", "3", "5", "10"]
+    assert len(coverage) == 1 + 4 and all(0.0 <= float(c) <= 1.0 for r in coverage[1:] for c in r[3:])

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infomin.cli._common import user_errors
@@ -130,28 +132,65 @@ def _print_report(name: str, url: str, out: Path, *, log: bool = True) -> None:
     from infomin.search.report import make_report
 
     study = st.load_study(url, name)
-    rep = make_report(study, out, log=log)
-    table = Table(title=f"study {name}: completed trials (align = alignment, unif = uniformity, toler = tolerance)")
-    table.add_column("trial", justify="right")
-    table.add_column("params", overflow="fold", ratio=1)
-    for col in ("I_NCE", "log K", "accuracy", "align", "unif", "toler"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for r in rep.rows:
-        table.add_row(str(r["trial"]), _params(r["params"]), _fmt(r.get("mi/nce"), 3), _fmt(r.get("mi/log_k"), 3),
-                      _fmt(r.get("accuracy")), _fmt(r.get("eval/alignment"), 3), _fmt(r.get("eval/uniformity"), 3),
-                      _fmt(r.get("eval/tolerance"), 3))
-    console.print(table)
-    s = rep.sweet_spot
-    if s is not None:
-        console.print(f"[bold]sweet spot[/]: I_NCE = {s.i_nce:.3f} nats, fitted accuracy {s.accuracy:.4f} "
-                      f"({'interior maximum' if s.interior else 'end of range'}, R^2 = {s.r2:.2f}, {s.n} trials)")
+    print_report(make_report(study, out, log=log), out)
+
+
+def print_report(rep: Any, out: Path, *, to: Console | None = None) -> None:
+    """Print a :class:`~infomin.search.report.Report`: the ranked table, what was tested, the sweet
+    spot, warnings, the legend and where the files are (on ``to``, default the CLI's console)."""
+    from infomin.search.report import fmt_diff, fmt_interval, fmt_mean_sd, fmt_p
+
+    con = to or console
+    name = rep.name
+    n_lo, n_hi = rep.seed_counts
+    seeds = "1 seed each" if n_hi <= 1 else (f"{n_lo} seeds each" if n_lo == n_hi else f"{n_lo}-{n_hi} seeds each")
+    lv = f"{100 * rep.level:.0f}%"
+    table = Table(title=f"study {name}: {rep.metric} of {len(rep.candidates)} candidates, {seeds}, best first",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    varied = n_lo != n_hi     # the seed count gets a column only when it differs between candidates
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("candidate", overflow="fold", min_width=10)
+    if varied:
+        table.add_column("seeds", justify="right", no_wrap=True)
+    narrow = con.width < 100   # the interval goes under the mean instead of in its own column
+    table.add_column(("mean ± sd" + (f"\n[{lv} CI]" if narrow else "")) if n_hi > 1 else "value",
+                     justify="right", no_wrap=True)
+    if n_hi > 1 and not narrow:
+        table.add_column(f"{lv} CI", justify="right", no_wrap=True)
+    table.add_column("probe", justify="right", no_wrap=True)
+    table.add_column("I_NCE", justify="right", no_wrap=True)
+    if n_hi > 1:
+        table.add_column(f"Δ best [{lv}]", justify="right", no_wrap=True)
+        table.add_column("p", justify="right", no_wrap=True)
+        table.add_column("vs best", no_wrap=True)
+    style = {"best": "bold green", "≈ best": "green", "worse": "dim", "untested": "yellow"}
+    for s in rep.candidates:
+        cells = [str(s.candidate.number), s.candidate.label] + ([str(s.metric.n)] if varied else [])
+        if n_hi > 1 and narrow:
+            cells.append(f"{fmt_mean_sd(s.metric, 3)}\n{fmt_interval(s.metric.ci, 3)}")
+        else:
+            cells += [fmt_mean_sd(s.metric, 3)] + ([fmt_interval(s.metric.ci, 3)] if n_hi > 1 else [])
+        cells += ["" if s.metric.probe_se is None else f"±{s.metric.probe_se:.3f}",
+                  "" if s.i_nce is None else _fmt(s.i_nce.mean, 3)]
+        if n_hi > 1:
+            cells += [fmt_diff(s.comparison, 3).replace(" [", "\n["),   # the interval under the difference
+                      fmt_p(s.comparison), f"[{style[s.verdict]}]{escape(s.verdict)}[/]"]
+        table.add_row(*cells)
+    con.print(table)
+    for note in rep.notes:
+        con.print(note, markup=False, highlight=False)
+    head, _, rest = rep.sweet_spot_text.partition(":")
+    con.print(f"[bold]{escape(head)}[/]:{escape(rest)}", highlight=False)
     for w in rep.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
+        con.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    con.print("[dim]how to read this:[/]")
+    for line in rep.legend:
+        con.print(f"[dim]  - {escape(line)}[/]", highlight=False)
+    con.print(f"report: {out}/ ({', '.join(sorted(p.name for p in rep.files.values()))})"
                   + (f"; logged to MLflow run {rep.logged_to}" if rep.logged_to else ""))
     if "best_views" in rep.files:
-        console.print(f"best view: infomin train --views {rep.files['best_views']}", highlight=False,
-                      soft_wrap=True)   # a command: never broken across lines
+        con.print(f"best view: infomin train --views {rep.files['best_views']}", highlight=False,
+                  soft_wrap=True)   # a command: never broken across lines
 
 
 def _print_browse(url: str, tracking_uri: str) -> None:

@@ -265,7 +265,8 @@ def train_and_score(views: Any, config: TrainConfig, *, run: tracking.Run | None
     metrics.update(geometry(model, test_pairs, test.labels, rng=make_generator(seed_for(config.seed, "geometry")),
                             device=device, channels_last=channels_last, autocast=amp_ctx))
     mi = history["train/mi_nce"][-1]
-    metrics.update({"mi/k": float(k), "mi/log_k": math.log(k), "mi/nce": mi, "mi/ratio": mi / math.log(k)})
+    metrics.update({"mi/k": float(k), "mi/log_k": math.log(k), "mi/nce": mi, "mi/ratio": mi / math.log(k),
+                    "eval/n_test": float(len(test))})   # the probe's sampling error needs it
     per_epoch = {*history, "mi/nce", "mi/ratio"}
     final = {kk: v for kk, v in metrics.items() if kk not in per_epoch}   # the others are logged already
     metrics.update({kk: v[-1] for kk, v in history.items()})

@@ -4,6 +4,8 @@
   :func:`load_study` and :func:`check_study` validate both before anything runs.
 * :mod:`.storage`: the embedded SQLite default (WAL, busy timeout), PostgreSQL, heartbeats.
 * :mod:`.runner`: the coordinator (:func:`run_study`), worker processes, the stale-trial reaper.
+* :mod:`.results`: what a study produced per candidate and seed (:class:`CandidateSeeds`).
+* :mod:`.stats`: intervals over seeds, paired comparisons with the best, the sweet-spot bootstrap.
 * :mod:`.report`: the sweet-spot report (:func:`make_report`, :func:`fit_sweet_spot`).
 
 >>> from infomin.search import StudySpec

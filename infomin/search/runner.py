@@ -274,7 +274,7 @@ class Objective:
             trial.set_user_attr("views", views)
             trial.set_user_attr("train", {k: v for k, v in config.to_dict().items()
                                           if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
-                                                   "dataset", "lr", "proj_dim")})
+                                                   "dataset", "lr", "proj_dim", "seed", "test_subset")})
 
             def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
                 if run_id[0] is None:
