@@ -27,6 +27,7 @@ import yaml
 
 from infomin.errors import SpecError, check_choice, check_int, check_range
 from infomin.objectives import default_form
+from infomin.plainyaml import dump, plain
 
 OPTIMIZERS = ("sgd", "adamw", "adam", "lars")
 SCHEDULES = ("cosine", "constant")
@@ -84,7 +85,7 @@ class _Config:
         return cls(**clean)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     def replace(self, **changes: Any) -> Any:
         return type(self).from_dict(self.to_dict(), **changes)
@@ -103,20 +104,7 @@ class _Config:
         return cls.from_dict(data, **overrides)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text)
-        return text
-
-
-def _plain(obj: Any) -> Any:
-    """Tuples -> lists and mappings -> dicts, so YAML stays plain."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+        return dump(self.to_dict(), path)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ from typing import Any
 import torch
 
 from infomin.errors import InfominError, SpecError
+from infomin.plainyaml import plain
 from infomin.views.base import ViewGenerator
-from infomin.views.spec import _plain, dump_spec, read_yaml
+from infomin.views.spec import dump_spec, read_yaml
 from infomin.views.spec import resolve as resolve_spec
 
 FORMAT = "infomin.view_generator/1"
@@ -102,7 +103,7 @@ def save(generator: ViewGenerator, path: str | Path, *, provenance: dict[str, An
         "torch": torch.__version__.split("+")[0],
         "infomin": _version(),
     }
-    prov.update(_plain(dict(provenance or {})))
+    prov.update(plain(dict(provenance or {})))
     spec = generator.to_spec()
     spec["meta"] = {
         "format": FORMAT,
