@@ -43,6 +43,8 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from infomin.errors import has_secret, redact  # noqa: E402
+
 DEFAULT_URI_FILE = "mlflow.db"
 DEFAULT_EXPERIMENT = "infomin"
 FAILURE_TAG = "infomin.failure_reason"
@@ -65,12 +67,23 @@ def tracking_uri(uri: str | None = None) -> str:
 
 
 def ui_command(uri: str | None = None) -> str:
-    """The shell command that browses ``uri`` (relative to the cwd when the store is there)."""
+    """The shell command that browses ``uri`` (relative to the cwd when the store is there).
+
+    A URI holding a password is never printed: the command reads it from
+    ``$MLFLOW_TRACKING_URI`` when that is where it came from, else shows it redacted.
+    """
     u = tracking_uri(uri)
     cwd_db = f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
     if u == cwd_db:
         u = f"sqlite:///{DEFAULT_URI_FILE}"
+    if has_secret(u):
+        u = '"$MLFLOW_TRACKING_URI"' if os.environ.get("MLFLOW_TRACKING_URI") == u else redact(u)
     return f"mlflow ui --backend-store-uri {u}"
+
+
+def display_uri(uri: str | None = None) -> str:
+    """``uri`` as it may be printed or stored: the password replaced by ``***``."""
+    return redact(tracking_uri(uri))
 
 
 def client(uri: str | None = None) -> MlflowClient:
@@ -450,30 +463,63 @@ TRIAL_TAG = "infomin.trial"
 ROLE_TAG = "infomin.role"
 
 
-def prepare_store(uri: str | None = None) -> str:
+def prepare_store(uri: str | None = None, *, patience: float | None = None) -> str:
     """Create the tracking store once, before any worker starts; returns the absolute URI.
 
     Measured (issue 4): 4 processes opening a fresh MLflow SQLite store at once left it unusable
     in 4 of 5 runs, so one coordinator creates it (tables and migrations) first. A SQLite store
-    is then switched to WAL mode so workers writing metrics and readers (``mlflow ui``) do not
-    block each other.
+    is switched to WAL mode *before* MLflow creates its tables, so workers writing metrics and
+    readers (``mlflow ui``) do not block each other. Locks are waited out (issue 10: a reader
+    holding a brand-new ``mlflow.db`` for 45 s made MLflow fail with ``database is locked`` on
+    ``CREATE TABLE experiments``): SQLite's busy timeout first, then
+    :data:`infomin.retry.TRACKING` for up to ``patience`` seconds, also across a second
+    process creating the same tables at that moment.
     """
     import sqlite3
+
+    from infomin.retry import TRACKING
 
     u = tracking_uri(uri)
     if u.startswith("sqlite:///"):
         path = Path(u[len("sqlite:///"):]).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         u = f"sqlite:///{path}"
-        client(u).search_experiments(max_results=1)  # creates the schema
-        con = sqlite3.connect(path, timeout=60)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-    else:
-        client(u).search_experiments(max_results=1)  # fails early on an unreachable server
+
+        def wal() -> None:
+            con = sqlite3.connect(path, timeout=60)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            finally:
+                con.close()
+
+        TRACKING.call(wal, what="switch mlflow.db to WAL", patience=patience)
+    TRACKING.call(lambda: client(u).search_experiments(max_results=1),  # creates the schema
+                  what="create the MLflow store", patience=patience, transient=_creation_race)
     return u
+
+
+@contextlib.contextmanager
+def store_errors(uri: str | None = None) -> Iterator[None]:
+    """A tracking-store failure as one line: ``tracking store <uri, redacted>: <the real cause>``."""
+    from infomin.errors import InfominError
+    from infomin.retry import describe
+
+    try:
+        yield
+    except InfominError:
+        raise
+    except (mlflow.exceptions.MlflowException, OSError) as e:
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+    except Exception as e:
+        if type(e).__module__.split(".")[0] != "sqlalchemy":
+            raise
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+
+
+def _creation_race(e: BaseException) -> bool:
+    """Another process creating the same tables at this moment: try again, they will be there."""
+    text = str(e).lower()
+    return "already exists" in text or "no such table" in text or "duplicate" in text
 
 
 def is_local_store(uri: str | None = None) -> bool:
