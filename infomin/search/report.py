@@ -129,7 +129,7 @@ def _fmt(v: Any) -> str:
 
 def trial_rows(optuna_study: Any, metric: str = "eval/linear_acc", *, states: Sequence[str] = ("COMPLETE",)) -> list[dict[str, Any]]:
     """One flat dict per trial in ``states``: number, state, params, metrics, tau, encoder."""
-    from infomin.search.runner import fail_reason
+    from infomin.search.trials import fail_reason, trial_run_id
 
     rows = []
     for t in optuna_study.get_trials(deepcopy=False):
@@ -143,7 +143,7 @@ def trial_rows(optuna_study: Any, metric: str = "eval/linear_acc", *, states: Se
             **{k: m.get(k) for k in ("mi/nce", "mi/log_k", "mi/k", "eval/alignment", "eval/uniformity",
                                       "eval/tolerance", "eval/knn_acc")},
             "temperature": train.get("temperature"), "encoder": train.get("encoder"),
-            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"), "fail_reason": fail_reason(optuna_study, t),
+            "mlflow_run_id": trial_run_id(optuna_study, t), "fail_reason": fail_reason(optuna_study, t),
             "views": t.user_attrs.get("views"),
         })
     return rows
@@ -305,11 +305,12 @@ def _optuna_plot(optuna_study: Any, fn: str, path: Path) -> tuple[Path | None, s
 
 def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
     from infomin import tracking
+    from infomin.search.trials import tracking_uri_of
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
-    uri = optuna_study.user_attrs.get("infomin.tracking_uri")
     if not parent:
         return None
+    uri = tracking_uri_of(optuna_study)
     metrics = {"study/n_complete": float(len(report.rows))}
     if report.best_value is not None:
         metrics["study/best_value"] = float(report.best_value)
