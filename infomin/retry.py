@@ -110,14 +110,20 @@ def is_transient(e: BaseException) -> bool:
     return any(p in text for p in _TRANSIENT_TEXT)
 
 
+def _is_root_cause(e: BaseException) -> bool:
+    """A driver's or the operating system's own error (what actually went wrong)."""
+    return (isinstance(e, (sqlite3.Error, OSError))
+            or type(e).__module__.split(".")[0] in ("psycopg", "psycopg2", "requests", "urllib3"))
+
+
 def describe(e: BaseException) -> str:
     """The real cause of ``e`` in one line, secrets redacted (the driver's message, not a wrapper's).
 
     Optuna wraps every database error in ``StorageInternalError("... e.g. exceeding max
-    length")``, which names no cause; the innermost exception does.
+    length")``, which names no cause; the driver's exception further down the chain does.
     """
-    causes = [c for c in chain(e) if str(c).strip()]
-    inner = causes[-1] if causes else e
+    causes = [c for c in chain(e) if str(c).strip() not in ("", "()")]
+    inner = next((c for c in causes if _is_root_cause(c)), causes[-1] if causes else e)
     lines = [ln.strip() for ln in str(inner).strip().splitlines() if ln.strip()]
     first = lines[0] if lines else type(inner).__name__
     if first.startswith("(") and ")" in first:  # SQLAlchemy's "(psycopg.OperationalError) ..." prefix

@@ -31,11 +31,11 @@ def user_errors(verbose: bool | None = None):
     except InfominError as e:
         if verbose:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {escape(redact(str(e)))}")
+        console.print(f"[bold red]error:[/] {escape(redact(str(e)))}", soft_wrap=True, highlight=False)
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt as e:
         reason = getattr(e, "reason", None) or "interrupted"
-        console.print(f"[yellow]stopped:[/] {escape(reason)}")
+        console.print(f"[yellow]stopped:[/] {escape(redact(reason))}", soft_wrap=True, highlight=False)
         raise typer.Exit(130) from None
     except Exception as e:
         if verbose is None:
@@ -45,5 +45,5 @@ def user_errors(verbose: bool | None = None):
         if verbose:
             console.print_exception()
         console.print(f"[bold red]error:[/] {type(e).__name__}: {escape(describe(e))} "
-                      "(an unexpected failure; --verbose shows the traceback)")
+                      "(an unexpected failure; --verbose shows the traceback)", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None

@@ -606,6 +606,11 @@ def _worker_entry(args: WorkerArgs) -> None:  # pragma: no cover - runs in a chi
     configure(log, args.patience)
 
     def why(signum: int) -> str:
+        # The parent-death signal may come while the dying coordinator's other threads still hold
+        # us (the kernel sends it when the thread that started us exits): wait for the reparenting.
+        deadline = time.monotonic() + 1.0
+        while not coordinator_gone(args) and time.monotonic() < deadline:
+            time.sleep(0.05)
         if coordinator_gone(args):
             return f"its coordinator (pid {args.coordinator_pid}) died"
         return f"interrupted by {signal_name(signum)}"
@@ -734,10 +739,16 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
         raise SpecError("n_trials", budget, "expected an integer >= 1")
     if grace_period <= heartbeat_interval:
         raise SpecError("grace_period", grace_period, f"must exceed heartbeat_interval={heartbeat_interval}")
+    if study.spec.sampler == "grid" and budget > math.prod(len(v) for v in study.spec.grid.values()):
+        raise SpecError("n_trials", budget, f"the grid has {math.prod(len(v) for v in study.spec.grid.values())} "
+                        "points and each runs once")
     out = Path(out or Path(OUT_ROOT) / name).resolve()
     url = st.normalize_url(storage or st.default_storage_url())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError("out", str(out), f"cannot create the study's folder ({e.strerror})") from None
     setup = _create(study, name, url, out, heartbeat_interval, grace_period)
-    out.mkdir(parents=True, exist_ok=True)
     args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=setup.tracking_uri,
                        experiment_id=setup.experiment_id, parent_run_id=setup.parent_run_id, n_trials=budget,
                        session=setup.session, rank=r, heartbeat_interval=heartbeat_interval, grace_period=grace_period,

@@ -243,8 +243,8 @@ def creation_lock(url: str) -> Iterator[None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             f = open(lock, "a")  # noqa: SIM115 - closed below
         except OSError as e:
-            raise InfominError(f"storage {url}: cannot create {lock}: {e.strerror} "
-                               "(the storage's folder must be writable)") from None
+            raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
+                               f"(cannot create {lock.name}: {e.strerror})") from None
         with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -313,6 +313,7 @@ class Gate:
     def _lock_pg(self) -> None:
         import sqlalchemy
 
+        fresh = self._conn is None
         try:
             if self._conn is None:
                 self._conn = self._engine.connect()
@@ -320,7 +321,9 @@ class Gate:
             self._conn.commit()
         except Exception:
             self._drop_conn()
-            raise
+            if fresh:
+                raise
+            self._lock_pg()  # a connection the server dropped during an outage: once more on a new one
 
     def _drop_conn(self) -> None:
         if self._conn is not None:

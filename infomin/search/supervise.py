@@ -83,7 +83,9 @@ def _watch_parent(parent_pid: int, sig: int) -> None:
 
 @contextlib.contextmanager
 def signals_interrupt(describe: Callable[[int], str] | None = None) -> Iterator[None]:
-    """While active, ``SIGTERM`` (and ``SIGINT``) raise :class:`Interrupted` in the main thread.
+    """While active, the first ``SIGTERM`` or ``SIGINT`` raises :class:`Interrupted` in the main
+    thread; later ones are ignored, so that the clean-up it starts (recording the trial in
+    flight, closing runs) is not cut short by a second signal (``kill -9`` still ends it).
 
     ``describe(signum)`` gives the reason (default: ``"interrupted by SIGTERM"``). Outside
     the main thread this does nothing (signal handlers can only be set there).
@@ -93,6 +95,7 @@ def signals_interrupt(describe: Callable[[int], str] | None = None) -> Iterator[
         return
 
     def handler(signum: int, frame: Any) -> None:
+        ignore_signals()
         raise Interrupted(describe(signum) if describe else f"interrupted by {signal_name(signum)}")
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
