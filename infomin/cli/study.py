@@ -75,11 +75,12 @@ def _log(line: str) -> None:
 
 def _print_summary(res: Any) -> None:
     """Counts, the best trial, and what went wrong on the way (each said once, as it happened)."""
-    c = res.counts
+    c, o = res.counts, res.outcomes
     ran = sum(c.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL"))
+    retried = f"; {res.superseded} carried on by a retry" if res.superseded else ""
     console.print(f"study [bold]{res.name}[/]: {res.counted} of {res.n_trials} trials done "
-                  f"({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, {c.get('FAIL', 0)} failed) "
-                  f"in {res.wall_s:.1f} s ({60 * ran / max(res.wall_s, 1e-9):.2f} trials/min)")
+                  f"({o.get('COMPLETE', 0)} complete, {o.get('PRUNED', 0)} pruned, {o.get('FAIL', 0)} failed{retried}) "
+                  f"in {res.wall_s:.1f} s ({60 * ran / max(res.wall_s, 1e-9):.2f} trials/min)", soft_wrap=True)
     if res.best_trial is not None:
         console.print(f"best: trial {res.best_trial}, value {res.best_value:.4f}, {_params(res.best_params or {})}")
     for d in res.deaths:

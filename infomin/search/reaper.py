@@ -12,7 +12,7 @@
 * :class:`StaleTrialHandler` decides what carries a dead trial on: if its MLflow run
   finished with the objective, the result is recovered from MLflow into a COMPLETE
   follower; otherwise a WAITING retry (at most :data:`~infomin.search.trials.MAX_DEATHS`
-  times per trial whose worker died). Its reason and MLflow run id are stored on the study
+  times for a point whose worker died or whose store failed it). Its reason and MLflow run id are stored on the study
   (a finished trial's attributes are read-only), and a RUNNING MLflow run is closed FAILED.
 """
 
@@ -151,7 +151,7 @@ class StaleTrialHandler:
             return f"{v.why}; its training had finished: result {value:.4f} recovered from MLflow run {v.run_id} as trial {m}"
         if v.death and tr.deaths(trial) >= tr.MAX_DEATHS:
             tr.stored(optuna_study.set_user_attr, f"{tr.S_EXHAUSTED}:{v.number}", True, what="record spent retries")
-            return f"{v.why}; not retried: its worker died {tr.deaths(trial) + 1} times"
+            return f"{v.why}; not retried again: this point was cut short {tr.deaths(trial) + 1} times"
         m = tr.add_follower(optuna_study, trial, TrialState.WAITING, death=v.death)
         return f"{v.why}; retried as trial {m}"
 

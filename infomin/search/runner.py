@@ -56,7 +56,15 @@ from pathlib import Path
 from typing import Any
 
 from infomin.errors import InfominError, SpecError, has_secret
-from infomin.retry import PATIENCE_S, STORAGE, TRACKING, Unavailable, describe, set_log
+from infomin.retry import (
+    PATIENCE_S,
+    STORAGE,
+    TRACKING,
+    Unavailable,
+    describe,
+    is_transient,
+    set_log,
+)
 from infomin.search import storage as st
 from infomin.search import trials as tr
 from infomin.search.reaper import Heartbeat, Reaper, StaleTrialHandler
@@ -191,6 +199,7 @@ class Outcome:
     reason: str | None = None
     run_id: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    retry: bool = False  # failed by the infrastructure (a store that did not answer), not by itself
 
 
 class Objective:
@@ -241,7 +250,10 @@ class Objective:
             raise
         except Exception as e:
             reason = _reason(e)
-            return Outcome(TrialState.FAIL, reason=reason, run_id=self._fail(trial, reason, run_id[0], tags))
+            if is_transient(e):  # e.g. the trainer's MLflow store locked beyond its own timeout
+                reason = f"{type(e).__name__}: {describe(e)} (a store did not answer)"
+            return Outcome(TrialState.FAIL, reason=reason, run_id=self._fail(trial, reason, run_id[0], tags),
+                           retry=is_transient(e))
         run_id[0] = getattr(result, "run_id", None) or run_id[0]
         metrics = dict(getattr(result, "metrics", None) or {})
         clean = {k: float(v) for k, v in metrics.items() if _is_real(v) and math.isfinite(float(v))}
@@ -447,11 +459,16 @@ class Worker:
             tr.set_trial_attr(trial, A_RUN, outcome.run_id)
         if outcome.metrics:
             tr.set_trial_attr(trial, "metrics", outcome.metrics)
+        if outcome.retry:
+            tr.set_trial_attr(trial, tr.A_RETRY, True)
         told = self._tell(trial, outcome)
-        if told.state == outcome.state:
-            self.log(_trial_line(trial.number, outcome, trial.params, seconds))
+        if told.state != outcome.state:
+            self._hand_over(told, outcome, seconds)
             return
-        self._hand_over(told, outcome, seconds)
+        if outcome.retry:  # counted like a dead worker, so a store that never answers cannot loop
+            self.reaper.handle(told, outcome.reason or "failed by a store", death=True)
+        else:
+            self.log(_trial_line(trial.number, outcome, trial.params, seconds))
 
     def _hand_over(self, dead: Any, outcome: Outcome, seconds: float) -> None:
         """Our trial was failed by a reaper (the storage was away longer than the grace period):
@@ -503,14 +520,16 @@ class Worker:
         from infomin.search.supervise import ignore_signals
 
         ignore_signals()  # a second Ctrl-C or the coordinator's SIGTERM must not cut this short
+        handed = False
         with contextlib.suppress(Exception):
             for key, value in ((tr.A_RETRY, True), (A_REASON, reason)):
                 tr.set_trial_attr(trial, key, value, patience=INTERRUPT_PATIENCE_S)
             with tr.quiet_optuna():
                 told = tr.stored(self.optuna_study.tell, trial, None, TrialState.FAIL, skip_if_finished=True,
                                  what=f"trial {trial.number}: record the interrupt", patience=INTERRUPT_PATIENCE_S)
-            self.reaper.handle(told, reason, death=False)
-        self.log(f"trial {trial.number} FAIL: {reason}; it runs again when the study is resumed")
+            handed = self.reaper.handle(told, reason, death=False)  # logs "retried as trial M"
+        if not handed:
+            self.log(f"trial {trial.number} FAIL: {reason}; it runs again when the study is resumed")
 
 
 def _trial_line(number: int, outcome: Outcome, params: Mapping[str, Any], seconds: float) -> str:
@@ -672,6 +691,8 @@ class StudyResult:
     deaths: list[Death] = field(default_factory=list)
     complete: bool = True
     counted: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    superseded: int = 0
     session: int = 0
     retried: list[tuple[int, str]] = field(default_factory=list)
     storage_outages: int = 0
@@ -774,6 +795,9 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
                          f"{getattr(e, 'reason', None) or 'interrupted by SIGINT'}; "
                          "rerun the same command to continue", log)
         raise
+    except Unavailable as e:
+        close_parent_run(setup.optuna_study, args[0], "FAILED", describe(e), log)
+        raise Unavailable(f"{e}; nothing is lost: rerun the same command once it answers") from e
     except Exception as e:
         close_parent_run(setup.optuna_study, args[0], "FAILED", describe(e), log)
         raise
@@ -885,6 +909,10 @@ def _result(setup: _Setup, name: str, url: str, out: Path, budget: int, wall_s: 
     trials = tr.get_trials(study)
     counts = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
     n_counted = len(tr.counted(study, trials))
+    gone = tr.superseded(trials)
+    final = [t for t in trials if t.state.is_finished() and t.number not in gone
+             and t.user_attrs.get(tr.A_DUPLICATE) is None and not tr.retry_pending(study, t)]
+    outcomes = {s.name: sum(1 for t in final if t.state == s) for s in TrialState if s.is_finished()}
     completes = [t for t in trials if t.state == TrialState.COMPLETE]
     pick = max if study.direction.name.lower() == "maximize" else min
     best = pick(completes, key=lambda t: t.value) if completes else None
@@ -894,6 +922,7 @@ def _result(setup: _Setup, name: str, url: str, out: Path, budget: int, wall_s: 
                        best_params=None if best is None else dict(best.params),
                        best_trial=None if best is None else best.number, wall_s=wall_s, deaths=deaths,
                        complete=n_counted >= budget, counted=n_counted, session=setup.session,
+                       outcomes=outcomes, superseded=len(gone),
                        retried=list(reaper.reaped), storage_outages=STORAGE.outages,
                        longest_outage_s=STORAGE.longest_outage_s)
 

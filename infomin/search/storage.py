@@ -122,7 +122,7 @@ def _check_writable(url: str, path: Path) -> None:
         raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
                            "(SQLite needs to create files next to the database)")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise InfominError(f"storage {url}: the database file is read-only for this user")
+        raise InfominError(f"storage {url}: the database file cannot be written (a read-only file or file system)")
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

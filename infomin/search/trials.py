@@ -44,7 +44,8 @@ S_SESSIONS = "infomin.sessions"
 S_REASON = "fail_reason"         # fail_reason:<number>
 S_RUN = "mlflow_run_id"          # mlflow_run_id:<number>
 S_EXHAUSTED = "retries_spent"    # retries_spent:<number>
-#: system attribute: how many times this lineage's worker died (bounded by MAX_DEATHS)
+#: system attribute: how many times this lineage was cut short by a dead worker or a store that
+#: failed it (bounded by MAX_DEATHS, so a point that kills its worker cannot loop forever)
 DEATHS = "infomin:deaths"
 MAX_DEATHS = 2
 
