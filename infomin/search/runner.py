@@ -233,8 +233,9 @@ class Objective:
             def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
                 if run_id[0] is None:
                     run_id[0] = _find_run(a, number)
-                    if run_id[0] is not None:
-                        tr.set_trial_attr(trial, A_RUN, run_id[0], patience=0)
+                    if run_id[0] is not None:  # early, for a worker killed mid-trial; set again at the end
+                        with contextlib.suppress(Unavailable):
+                            tr.set_trial_attr(trial, A_RUN, run_id[0], patience=0)
                 value = metrics.get(INTERMEDIATE)
                 if value is not None and math.isfinite(float(value)) and _report(trial, float(value), int(epoch)):
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
