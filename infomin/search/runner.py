@@ -419,13 +419,13 @@ class Worker:
             self.log(f"trial {trial.number} skipped: its point already ran as trial {duplicate}")
             return "skipped"
         t0 = time.perf_counter()
-        try:
+        try:  # heartbeats until the result is told: a tell waiting out an outage keeps the trial alive
             with Heartbeat(self.optuna_study._storage, trial._trial_id, self.args.heartbeat_interval):
                 outcome = self.objective(trial)
+                self._finish(trial, outcome, time.perf_counter() - t0)
         except KeyboardInterrupt as e:
             self._interrupted(trial, getattr(e, "reason", None) or "interrupted by SIGINT")
             raise
-        self._finish(trial, outcome, time.perf_counter() - t0)
         return "ran"
 
     def _claim(self) -> str | tuple[Any, int | None]:
@@ -493,8 +493,8 @@ class Worker:
             elif follower.state == TrialState.COMPLETE:
                 m = follower.number
             else:
-                self.log(f"trial {n} COMPLETE {outcome.value:.4f} after its retry, trial {follower.number}, started; "
-                         f"the retry runs it again (MLflow run {outcome.run_id} keeps this result)")
+                self.log(f"trial {n} COMPLETE {outcome.value:.4f}, but its retry, trial {follower.number}, is "
+                         f"{follower.state.name} already (MLflow run {outcome.run_id} keeps this result)")
                 return
         finally:
             self.gate.release()
