@@ -211,6 +211,7 @@ def _kill_a_worker_mid_trial(storage_url: str, tmp_path: Path, mlflow_uri: str) 
     assert dead.state == TrialState.FAIL
     failed_after = (dead.datetime_complete - killed_at).total_seconds()
     assert failed_after <= GRACE + 12 + REAP + 10, f"reaped {failed_after:.1f} s after the kill"
+    print(f"trial {dead.number} failed {failed_after:.1f} s after its worker was killed (grace {GRACE} s)")
     retry = follower_of(list(trials.values()), dead.number)
     assert "stopped sending heartbeats" in fail_reason(study, dead)
     assert f"retried as trial {retry.number}" in fail_reason(study, dead), "the reason says what really happened"
