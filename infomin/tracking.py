@@ -493,9 +493,35 @@ def prepare_store(uri: str | None = None, *, patience: float | None = None) -> s
                 con.close()
 
         TRACKING.call(wal, what="switch mlflow.db to WAL", patience=patience)
-    TRACKING.call(lambda: client(u).search_experiments(max_results=1),  # creates the schema
-                  what="create the MLflow store", patience=patience, transient=_creation_race)
+    started = time.monotonic()
+
+    def create() -> None:
+        try:
+            client(u).search_experiments(max_results=1)  # creates the schema
+        except Exception as e:
+            if not _creation_race(e):
+                raise
+            if time.monotonic() - started < _MIGRATION_S:
+                raise _MigrationRace(str(e)) from e
+            from infomin.errors import InfominError
+            from infomin.retry import describe
+
+            raise InfominError(
+                f"tracking store {display_uri(u)}: MLflow's schema migration keeps failing ({describe(e)}); "
+                "another process created this store at the same moment and died half-way: delete the new store "
+                "and run again") from None
+
+    TRACKING.call(create, what="create the MLflow store", patience=patience,
+                  transient=lambda e: isinstance(e, _MigrationRace))
     return u
+
+
+#: seconds another process's MLflow migration may take before its leftovers mean it died half-way
+_MIGRATION_S = 20.0
+
+
+class _MigrationRace(Exception):
+    """Another process is creating or migrating the same new store (retried for ``_MIGRATION_S``)."""
 
 
 @contextlib.contextmanager
@@ -517,9 +543,16 @@ def store_errors(uri: str | None = None) -> Iterator[None]:
 
 
 def _creation_race(e: BaseException) -> bool:
-    """Another process creating the same tables at this moment: try again, they will be there."""
+    """Another process (``mlflow ui``, a plain client) creating or migrating the same new store
+    at this moment. Seen here: ``table experiments already exists``, ``duplicate column name``,
+    alembic's ``Online migration expected to match one row ... in 'alembic_version'; 0 found``,
+    ``No such index`` raised inside an alembic batch migration, a leftover ``_alembic_tmp_`` table."""
+    import traceback
+
     text = str(e).lower()
-    return "already exists" in text or "no such table" in text or "duplicate" in text
+    in_alembic = type(e).__module__.split(".")[0] == "alembic" or any(
+        "/alembic/" in f.filename for f in traceback.extract_tb(e.__traceback__))
+    return in_alembic or any(s in text for s in ("alembic", "already exists", "no such table", "duplicate"))
 
 
 def is_local_store(uri: str | None = None) -> bool:
