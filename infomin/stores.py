@@ -29,6 +29,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from infomin.errors import redact  # noqa: F401  (re-exported: one redaction for every URL)
+
 DEFAULT_URI_FILE = "mlflow.db"
 DEFAULT_STORAGE_FILE = "optuna.db"
 STORAGE_ENV = "INFOMIN_STORAGE"
@@ -105,15 +107,6 @@ def browse_command(uri: str | None = None, storage: str | None = None) -> str:
     if storage and _same_url(storage) != _same_url(_storage_next_to(u)):
         parts += ["--storage", _shell_url(storage, STORAGE_ENV)]
     return " ".join(parts)
-
-
-def redact(url: str) -> str:
-    """Hide a password in a URL (``user:***@host``) for messages and logs.
-
-    >>> redact("postgresql://me:secret@db:5432/optuna")
-    'postgresql://me:***@db:5432/optuna'
-    """
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _shell_url(url: str, env: str) -> str:

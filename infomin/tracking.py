@@ -44,6 +44,8 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from infomin.errors import InfominError, has_secret, redact  # noqa: E402,F401
+from infomin.retry import TRACKING, describe  # noqa: E402
 from infomin.stores import (  # noqa: E402,F401  (re-exported)
     DEFAULT_URI_FILE,
     EXPERIMENT_KIND_TAG,
@@ -74,6 +76,11 @@ def ui_command(uri: str | None = None, storage: str | None = None) -> str:
     """The shell command that browses ``uri`` (and ``storage``): ``infomin ui ...``, spelled so that
     it works as printed from the cwd (:func:`infomin.stores.browse_command`)."""
     return browse_command(uri, storage)
+
+
+def display_uri(uri: str | None = None) -> str:
+    """``uri`` as it may be printed or stored: the password replaced by ``***``."""
+    return redact(tracking_uri(uri))
 
 
 def client(uri: str | None = None) -> MlflowClient:
@@ -334,13 +341,17 @@ TRIAL_TAG = "infomin.trial"
 ROLE_TAG = "infomin.role"
 
 
-def prepare_store(uri: str | None = None) -> str:
+def prepare_store(uri: str | None = None, *, patience: float | None = None) -> str:
     """Create the tracking store once, before any worker starts; returns the absolute URI.
 
     Measured (issue 4): 4 processes opening a fresh MLflow SQLite store at once left it unusable
     in 4 of 5 runs, so one coordinator creates it (tables and migrations) first. A SQLite store
-    is then switched to WAL mode so workers writing metrics and readers (the MLflow UI) do not
-    block each other.
+    is switched to WAL mode *before* MLflow creates its tables, so workers writing metrics and
+    readers (``mlflow ui``) do not block each other. Locks are waited out (issue 10: a reader
+    holding a brand-new ``mlflow.db`` for 45 s made MLflow fail with ``database is locked`` on
+    ``CREATE TABLE experiments``): SQLite's busy timeout first, then
+    :data:`infomin.retry.TRACKING` for up to ``patience`` seconds, also across a second
+    process creating the same tables at that moment.
     """
     import sqlite3
 
@@ -349,15 +360,69 @@ def prepare_store(uri: str | None = None) -> str:
         path = Path(u[len("sqlite:///"):]).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         u = f"sqlite:///{path}"
-        client(u).search_experiments(max_results=1)  # creates the schema
-        con = sqlite3.connect(path, timeout=60)
+
+        def wal() -> None:
+            con = sqlite3.connect(path, timeout=60)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            finally:
+                con.close()
+
+        TRACKING.call(wal, what="switch mlflow.db to WAL", patience=patience)
+    started = time.monotonic()
+
+    def create() -> None:
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-    else:
-        client(u).search_experiments(max_results=1)  # fails early on an unreachable server
+            client(u).search_experiments(max_results=1)  # creates the schema
+        except Exception as e:
+            if not _creation_race(e):
+                raise
+            if time.monotonic() - started < _MIGRATION_S:
+                raise _MigrationRace(str(e)) from e
+            raise InfominError(
+                f"tracking store {display_uri(u)}: MLflow's schema migration keeps failing ({describe(e)}); "
+                "another process created this store at the same moment and died half-way: delete the new store "
+                "and run again") from None
+
+    TRACKING.call(create, what="create the MLflow store", patience=patience,
+                  transient=lambda e: isinstance(e, _MigrationRace))
     return u
+
+
+#: seconds another process's MLflow migration may take before its leftovers mean it died half-way
+_MIGRATION_S = 20.0
+
+
+class _MigrationRace(Exception):
+    """Another process is creating or migrating the same new store (retried for ``_MIGRATION_S``)."""
+
+
+@contextlib.contextmanager
+def store_errors(uri: str | None = None) -> Iterator[None]:
+    """A tracking-store failure as one line: ``tracking store <uri, redacted>: <the real cause>``."""
+    try:
+        yield
+    except InfominError:
+        raise
+    except (mlflow.exceptions.MlflowException, OSError) as e:
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+    except Exception as e:
+        if type(e).__module__.split(".")[0] != "sqlalchemy":
+            raise
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+
+
+def _creation_race(e: BaseException) -> bool:
+    """Another process (``mlflow ui``, a plain client) creating or migrating the same new store
+    at this moment. Seen here: ``table experiments already exists``, ``duplicate column name``,
+    alembic's ``Online migration expected to match one row ... in 'alembic_version'; 0 found``,
+    ``No such index`` raised inside an alembic batch migration, a leftover ``_alembic_tmp_`` table."""
+    import traceback  # only to tell an alembic failure from others
+
+    text = str(e).lower()
+    in_alembic = type(e).__module__.split(".")[0] == "alembic" or any(
+        "/alembic/" in f.filename for f in traceback.extract_tb(e.__traceback__))
+    return in_alembic or any(s in text for s in ("alembic", "already exists", "no such table", "duplicate"))
 
 
 def is_local_store(uri: str | None = None) -> bool:

@@ -20,7 +20,7 @@ from helpers import REPO
 PACKAGE = REPO / "infomin"
 #: top to bottom; a package may import only packages listed after it
 ORDER = ("demo", "cli", "ui", "search", "protocols", "train", "views", "evaluate", "models", "data",
-         "recipes", "config", "objectives", "progress", "tracking", "stores", "seeding", "plainyaml", "errors")
+         "recipes", "config", "objectives", "progress", "tracking", "stores", "retry", "seeding", "plainyaml", "errors")
 MLFLOW_USERS = ("cli", "demo", "search", "protocols", "tracking", "views.hub")
 
 

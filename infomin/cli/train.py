@@ -92,7 +92,7 @@ def train(
         if not res.run_id or not res.metrics:   # torchrun: ranks other than 0 stay quiet
             return
         out.print(_metrics_table(res.metrics))
-        out.print(f"MLflow run: [bold]{res.run_id}[/]  ({tracking.tracking_uri(tracking_uri)})",
+        out.print(f"MLflow run: [bold]{res.run_id}[/]  ({tracking.display_uri(tracking_uri)})",
                   highlight=False, soft_wrap=True)
         out.print(f"browse it:  {tracking.ui_command(tracking_uri)}", highlight=False, soft_wrap=True)
 

@@ -60,6 +60,7 @@ from infomin.search.stats import (
     summarize,
     sweet_spot_verdict,
 )
+from infomin.search.trials import tracking_uri_of
 
 __all__ = ["SATURATION", "SATURATED_SHARE", "MIN_FIT_POINTS", "CandidateStats", "Report", "SweetSpot",
            "build_report", "comparability_warnings", "fit_sweet_spot", "make_report", "write_report"]
@@ -599,9 +600,9 @@ def _log_to_parent(optuna_study: Any, report: Report, out: Path) -> str | None:
     from infomin import tracking  # mlflow: heavy (~2 s), only logging needs it
 
     parent = optuna_study.user_attrs.get("infomin.parent_run_id")
-    uri = optuna_study.user_attrs.get("infomin.tracking_uri")
     if not parent:
         return None
+    uri = tracking_uri_of(optuna_study)
     n_lo, n_hi = report.seed_counts
     metrics = {"study/n_complete": float(len(report.candidates)), "study/seeds_min": float(n_lo),
                "study/seeds_max": float(n_hi)}

@@ -166,7 +166,8 @@ def seeds_of_trial(trial: Any, study_attrs: Mapping[str, Any] | None = None
         return {}, {}
     seed = (attrs.get("train") or {}).get("seed", 0)
     seed = seed if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) else 0
-    run = attrs.get("mlflow_run_id")
+    # the reaper stores the run of a trial whose worker died on the study (a finished trial is read-only)
+    run = attrs.get("mlflow_run_id") or (study_attrs or {}).get(f"mlflow_run_id:{trial.number}")
     return {int(seed): dict(metrics)}, ({int(seed): run} if run else {})
 
 

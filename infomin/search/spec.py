@@ -250,7 +250,7 @@ def check_study(study: Study) -> None:
     for i, params in enumerate(study.spec.baselines):
         field_ = f"STUDY.baselines[{i}]"
         trial = _CheckedFixedTrial(dict(params), field_)
-        views, _ = study.candidate(trial)
+        views = _checked_candidate(study, trial, f"on {field_} {dict(params)}")
         unknown = sorted(set(params) - set(trial.distributions))
         if unknown:
             raise SpecError(f"{field_}.{unknown[0]}", params[unknown[0]], "not a parameter of suggest()",
@@ -258,12 +258,25 @@ def check_study(study: Study) -> None:
         check_views(views, field=f"{field_}.views")
     if not study.spec.baselines:
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=study.spec.seed)).ask()
-        views, _ = study.candidate(trial)
+        views = _checked_candidate(study, trial, "on a random draw of its space")
         check_views(views)
     if study.spec.sampler == "grid":
         for name, values in study.spec.grid.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise SpecError(f"STUDY.grid.{name}", values, "expected a non-empty list of values")
+
+
+def _checked_candidate(study: Study, trial: Any, on: str) -> dict[str, Any]:
+    """``study.candidate(trial)``'s views; a ``suggest`` that raises is the study's error, in one line."""
+    try:
+        views, _ = study.candidate(trial)
+    except InfominError:
+        raise
+    except Exception as e:
+        text = str(e).strip().splitlines()
+        raise InfominError(f"study {study.path}: suggest() raised during the start-up check {on}: "
+                           f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")) from e
+    return views
 
 
 def _checked_fixed_trial_class():
