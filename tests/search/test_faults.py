@@ -637,7 +637,7 @@ def test_passwords_never_printed_nor_stored(tmp_path, postgres_url):
     output = _finish(proc)
     assert proc.returncode == 0, output[-3000:].replace(password, "<pw>")
     assert password not in output
-    assert 'mlflow ui --backend-store-uri "$MLFLOW_TRACKING_URI"' in output
+    assert 'ui --tracking-uri "$MLFLOW_TRACKING_URI"' in output
     study = st.load_study(postgres_url, name)
     stored = repr(study.user_attrs) + repr([(t.user_attrs, t.system_attrs) for t in study.get_trials()])
     assert password not in stored and "postgres:***@" in study.user_attrs["infomin.tracking_uri"]
