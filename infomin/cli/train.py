@@ -1,7 +1,9 @@
 """``infomin train`` (train and score one view candidate) and ``infomin eval RUN_ID`` (re-probe it).
 
 Configuration precedence: :class:`~infomin.config.TrainConfig` defaults, then
-``--config cfg.yaml``, then ``--set key=value``, then the named flags. The
+``--recipe NAME`` (:mod:`infomin.recipes`), then ``--config cfg.yaml``, then
+``--set key=value``, then the named flags. A recipe's view parameters (e.g. 24 px
+crops) are applied to the views too, unless they are a learned generator. The
 resolved config is printed and saved with the run (DESIGN.md principle 12).
 """
 
@@ -42,9 +44,24 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+def _recipe_views(recipe: str, views: str):
+    """``views`` with the recipe's view parameters applied: a spec dict when they change it, else
+    ``views`` itself (learned generators and URIs are left as they are)."""
+    from infomin import recipes
+    from infomin.views.spec import has_weights, load_spec
+
+    if views.startswith(("runs:/", "models:/")) or has_weights(views):
+        return views
+    spec = load_spec(views)
+    new = recipes.apply_views(recipe, spec)
+    return views if new == spec else new
+
+
 def train(
     views: str = typer.Option(..., "--views", "-v", help="View spec: a preset name (simclr, lab_l_ab), "
                               "a YAML path, or runs:/ / models:/ URI of a learned generator."),
+    recipe: str = typer.Option(None, "--recipe", "-r", help="A named recipe (infomin.recipes, e.g. "
+                               "CIFAR_CPU): its settings come first, then --config, --set and the flags."),
     dataset: str = typer.Option(None, help="colorful-moving-digits, cifar10, cifar10-npz, cifar100, "
                                 "stl10, npz:<path>, folder:<path>."),
     epochs: int = typer.Option(None, help="Training epochs."),
@@ -69,7 +86,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a contrastive model on VIEWS, score it, and record one MLflow run."""
-    from infomin import tracking
+    from infomin import recipes, tracking
     from infomin.config import TrainConfig
     from infomin.pipeline import run_candidate
 
@@ -83,8 +100,17 @@ def train(
             overrides["resume"] = True
         if quiet:
             overrides["progress"] = False
-        cfg = (TrainConfig.from_yaml(config, **overrides) if config is not None
-               else TrainConfig.from_dict(overrides))
+        base = recipes.get(recipe) if recipe is not None else {}
+        if config is not None:
+            TrainConfig.from_yaml(config)          # a clear error for a bad file, before merging
+            base.update(yaml.safe_load(config.read_text()) or {})
+        cfg = TrainConfig.from_dict(base, **overrides)
+        if recipe is not None:
+            new_views = _recipe_views(recipe, views)
+            if new_views is not views:
+                out.print(f"[bold]recipe {recipe}[/]: views {views!r} with "
+                          f"{recipes.VIEW_OVERRIDES[recipe]}", highlight=False, soft_wrap=True)
+                views = new_views
         out.print("[bold]resolved config[/]")
         out.print(cfg.to_yaml().rstrip(), highlight=False, soft_wrap=True)
         exp_id = (tracking.get_or_create_experiment(experiment, uri=tracking_uri)
