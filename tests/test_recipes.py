@@ -31,12 +31,12 @@ def test_get_returns_a_copy_and_rejects_unknown_names():
         recipes.apply_views("nope", {"kind": "identity"})
 
 
-def test_cifar_cpu_views_train_on_24px_random_resized_crops():
+def test_cifar_cpu_views_train_on_16px_random_resized_crops():
     spec = recipes.apply_views("CIFAR_CPU", V.load_spec("simclr"))
-    assert spec["spatial"]["size"] == 24
+    assert spec["spatial"]["size"] == 16
     assert V.load_spec("simclr")["spatial"]["size"] == 32      # the preset itself is unchanged
     v1, v2, _ = V.build(spec)(torch.rand(4, 3, 32, 32), generator=0)
-    assert v1.shape[-2:] == v2.shape[-2:] == (24, 24)
+    assert v1.shape[-2:] == v2.shape[-2:] == (16, 16)
 
 
 def test_view_overrides_leave_other_kinds_alone():
@@ -45,5 +45,5 @@ def test_view_overrides_leave_other_kinds_alone():
         assert recipes.apply_views("CIFAR_CPU", spec) == spec, preset
     # a pair's own size (which wins over its spatial stage's) is overridden too
     pair = {"kind": "pair", "size": 32, "augment": "simclr"}
-    assert recipes.apply_views("CIFAR_CPU", pair)["size"] == 24
+    assert recipes.apply_views("CIFAR_CPU", pair)["size"] == 16
     assert recipes.apply_views("CIFAR_CPU", {**pair, "spatial": "patch_distance"})["size"] == 32

@@ -6,8 +6,9 @@ Names (see :func:`build_encoder`):
   average pool). About 0.4 M parameters at the default width; the encoder used for CPU
   studies and tests (DESIGN.md: ResNet-18 trains at ~12-15 img/s on a 2-core CPU).
 * ``"convnet-512"``: the same net with a 1x1 conv-BN-ReLU from 256 to 512 channels before
-  the pool (``convnet(out_dim=512)``): twice the features for the linear probe at ~5%
-  more compute; the encoder of the CPU recipe ``infomin.recipes.CIFAR_CPU``.
+  the pool (``convnet(out_dim=512)``): twice the features for the linear probe for one
+  1x1 conv on the last (4 x 4 at 32 px) feature map; the encoder of the CPU recipe
+  ``infomin.recipes.CIFAR_CPU``.
 * ``"resnet18"``: torchvision's ResNet-18 with the CIFAR stem used by SimCLR for
   32 px images: "we replace the first 7x7 Conv of stride 2 with 3x3 Conv of stride 1,
   and also remove the first max pooling operation" (Chen et al. 2020, arXiv 2002.05709,
