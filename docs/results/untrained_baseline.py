@@ -26,8 +26,7 @@ for seed in (0, 1, 2):
     torch.manual_seed(seed)
     m = ContrastiveModel((3, 3), "convnet").eval()
     with torch.no_grad():
-        def enc(x):
-            return m.features(x, 0)
+        enc = feature_fn(m, None)
         ftr, fte = extract_features(enc, tr.images), extract_features(enc, te.images)
     for f in ("digit", "background", "position", "hue"):
         out[f"toy/{f}/seed{seed}"] = linear_probe(ftr, tr.factors[f], fte, te.factors[f], backend="torch",
