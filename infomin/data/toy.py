@@ -29,13 +29,15 @@ and two **nuisances** (redrawn for every view, never shared):
   what a learned colour transform can keep or drop, so it is the label the view learner's
   toy test uses (``ds.relabel("hue")``).
 
-The nuisances are there so that an encoder sees them but no factor is in them: a random
-encoder reads colour and texture statistics, and those carry no class here. docs/toy.md has
-the measured table (untrained encoder, and each shared subset's probe per factor).
+The nuisances (:data:`NUISANCE_PARAMS`) are there so that an encoder sees them but no factor
+is in them: a random encoder reads colour and grey-level statistics very well, and here the
+colour carries no class and every background class has the same grey-level histogram.
+docs/toy.md has the measured table (an untrained encoder, and each shared subset's probe per
+factor).
 
 Images are 32x32 RGB, uint8. Rendering is batched tensor indexing (one gather for the
 backgrounds, a loop over the 16 positions for pasting the glyphs), so 5,000 images take
-well under a second. The dataset keeps the glyph and background pools and each image's
+under a second. The dataset keeps the glyph and background pools and each image's
 render parameters, so :class:`FactorPairs` can re-render any image with some factors kept
 and the others resampled.
 
