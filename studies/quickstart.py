@@ -4,7 +4,7 @@ The InfoMin toy in about five minutes on 2 CPU cores (Tian et al. 2020, arXiv 20
 §3.1). Each colorful-moving-digits image has three factors: a digit, a background and a
 position. A view pair re-renders one image twice, keeping the shared factors and
 redrawing the rest, the digit's colour and the background's tones included
-(:class:`infomin.data.toy.FactorPairs`). The paper's finding, which this study lets you
+(:class:`infomin.views.factors.FactorPairs`). The paper's finding, which this study lets you
 check: the encoder learns what the views share. Views that share only the digit teach
 the digit; add the background to what they share and the background, the easier
 factor, wins: the digit probe falls back towards an untrained encoder's. The per-factor
@@ -19,25 +19,26 @@ the measured table, the untrained encoder's floor and why this budget.
     infomin study report quickstart
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SUBSETS = ("digit", "digit+background", "background", "position", "digit+position")
 SEEDS = (0, 1, 2)
 
+TRAIN = recipes.TOY_CPU
+
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views={"kind": "shared_factors", "shared": ["digit"]},
-    train={"epochs": 2, "batch_size": 64, "train_subset": 3072, "test_subset": None,
-           "optimizer": "adamw", "lr": 6e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False},
-    probe="torch",   # full-batch L-BFGS, the same objective as sklearn's, ~10x faster here
+    train=TRAIN,
+    probe=recipes.TOY_PROBE,
     metric="eval/linear_acc/digit",
     sampler="grid",
     grid={"shared": list(SUBSETS), "seed": list(SEEDS)},
     pruner="none",
     n_trials=len(SUBSETS) * len(SEEDS),
     seed=0,
-    fixed={"K": "batch 64 (NT-Xent: K = 2N - 1 = 127)", "tau": "0.2", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'ntxent'),
 )
 
 

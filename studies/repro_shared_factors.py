@@ -2,7 +2,7 @@
 
 Question: on colorful-moving-digits (digit, background, position), a view pair re-renders
 one image twice keeping a subset of the factors and redrawing the others and the
-nuisances (the digit's colour, the background's tones; :class:`infomin.data.toy.FactorPairs`).
+nuisances (the digit's colour, the background's tones; :class:`infomin.views.factors.FactorPairs`).
 For each of the 7 non-empty shared subsets, what does a linear probe read from the frozen
 encoder about each factor (``eval/linear_acc/<factor>``), and how much do the views share
 (I_NCE)?
@@ -22,27 +22,27 @@ docs/toy.md has the measured table. GPU scale (same study, ResNet-18 CIFAR stem,
 training images, more epochs): copy this file and override ``train``.
 """
 
-from pathlib import Path
-
-from infomin.search import StudySpec, load_study
+from infomin import recipes
+from infomin.search import StudySpec
 
 SUBSETS = ("digit", "background", "position", "digit+background", "digit+position",
            "background+position", "digit+background+position")
 SEEDS = (0, 1, 2)
-QUICKSTART = load_study(Path(__file__).with_name("quickstart.py")).spec  # one budget for both
+
+TRAIN = recipes.TOY_CPU  # the quickstart's budget
 
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views={"kind": "shared_factors", "shared": ["digit"]},
-    train=QUICKSTART.train,
-    probe=QUICKSTART.probe,
+    train=TRAIN,
+    probe=recipes.TOY_PROBE,
     metric="eval/linear_acc/digit",
     sampler="grid",
     grid={"shared": list(SUBSETS), "seed": list(SEEDS)},
     pruner="none",
     n_trials=len(SUBSETS) * len(SEEDS),
     seed=0,
-    fixed=QUICKSTART.fixed,
+    fixed=recipes.comparable(TRAIN, 'ntxent'),
 )
 
 

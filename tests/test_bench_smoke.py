@@ -1,4 +1,5 @@
-"""Smoke tests of the benchmark scripts (bench/lightly_compare.py, bench/probe.py, bench/_common.py).
+"""Smoke tests of the benchmark scripts (bench/lightly_compare.py, bench/probe.py, bench/cli_startup.py,
+bench/stats_calibration.py, bench/_common.py).
 
 Each script runs as users run it (a subprocess, ``--quick``) and must exit 0 and
 print a markdown table with a ratio column. No timing is asserted: figures from
@@ -27,10 +28,10 @@ def _module(name: str):
     return mod
 
 
-def _run(script: str, *args: str) -> str:
+def _run(script: str, *args: str, timeout: float = 240) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args],
-                          capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -122,3 +123,28 @@ def test_probe_quick():
                                           "linear_probe(backend='torch')"]
     acc = [float(r[2]) for r in linear[1:] + knn[1:]]
     assert all(0.3 < a <= 1.0 for a in acc), acc   # 10 classes: well above chance
+
+
+@pytest.mark.slow
+def test_cli_startup_quick():
+    out = _run("cli_startup.py", timeout=900)   # some 25 fresh interpreters, torch and mlflow among them
+    (table,) = _tables(out)
+    _check_ratio_table(table, min_rows=8)
+    rows = {r[0]: r for r in table[1:]}
+    for name in ("import torch", "import mlflow", "infomin --help", "infomin views list", "infomin study list"):
+        assert name in rows, name
+    heavy = table[0].index("heavy imports")
+    assert rows["infomin --help"][heavy] == "none"
+    assert "mlflow" not in rows["infomin views list"][heavy] and "torch" in rows["infomin views list"][heavy]
+    assert "- infomin --help under 1 s: " in out
+
+
+def test_stats_calibration_quick():
+    out = _run("stats_calibration.py")
+    verdicts, power, coverage, lof = _tables(out)
+    assert len(lof) == 1 + 4 and all(0.0 <= float(r[-1]) <= 0.3 for r in lof[1:])
+    assert verdicts[0][:2] == ["candidates", "seeds"] and len(verdicts) == 1 + 8
+    kept = [float(r[4]) for r in verdicts[1:]]             # Bonferroni column: equal candidates kept
+    assert all(0.85 < k <= 1.0 for k in kept), kept
+    assert [r[0] for r in power[1:]] == ["2", "3", "5", "10"]
+    assert len(coverage) == 1 + 4 and all(0.0 <= float(c) <= 1.0 for r in coverage[1:] for c in r[3:])

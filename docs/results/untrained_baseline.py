@@ -10,10 +10,10 @@ import time
 import torch
 
 import infomin.data as D
-from infomin.evaluate import linear_probe
+from infomin.evaluate import encode_fn, linear_probe
 from infomin.evaluate.probes import extract_features
 from infomin.models import ContrastiveModel
-from infomin.pipeline import feature_fn, resolve_views
+from infomin.views import build_views
 
 torch.manual_seed(0)
 out = {}
@@ -26,7 +26,7 @@ for seed in (0, 1, 2):
     torch.manual_seed(seed)
     m = ContrastiveModel((3, 3), "convnet").eval()
     with torch.no_grad():
-        enc = feature_fn(m, None)
+        enc = encode_fn(m, build_views({"kind": "shared_factors", "shared": ["digit"]})[1], device="cpu")
         ftr, fte = extract_features(enc, tr.images), extract_features(enc, te.images)
     for f in ("digit", "background", "position", "hue"):
         out[f"toy/{f}/seed{seed}"] = linear_probe(ftr, tr.factors[f], fte, te.factors[f], backend="torch",
@@ -35,11 +35,11 @@ for seed in (0, 1, 2):
 tr = D.load("cifar10-npz", split="train", subset=4096, seed=0)
 te = D.load("cifar10-npz", split="test", subset=2000, seed=0)
 for space in ("lab", "rgb"):
-    spec, gen = resolve_views({"kind": "channel_split", "space": space, "split": [[0], [1, 2]]})
+    spec, gen = build_views({"kind": "channel_split", "space": space, "split": [[0], [1, 2]]})
     torch.manual_seed(0)
     m = ContrastiveModel(tuple(gen.channels), "convnet").eval()
     with torch.no_grad():
-        enc = feature_fn(m, gen)
+        enc = encode_fn(m, gen, device="cpu")
         ftr, fte = extract_features(enc, tr.images), extract_features(enc, te.images)
     out[f"cifar/{space}"] = linear_probe(ftr, tr.labels, fte, te.labels, backend="sklearn", seed=0)
 out["seconds"] = time.time() - t0

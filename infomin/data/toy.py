@@ -1,4 +1,4 @@
-"""colorful-moving-digits: InfoMin's toy with known factors, built offline, and factor-controlled view pairs.
+"""colorful-moving-digits: InfoMin's toy with known factors, built offline from scikit-learn's data.
 
 InfoMin (Tian et al. 2020, arXiv 2005.10243, sec. 3.1) builds *Colorful-Moving-MNIST*:
 "each image contains a digit moving on a colorful background ... [views] share
@@ -7,7 +7,7 @@ decides which factor the representation learns ("the optimal views ... share onl
 task-relevant information"); when an easier factor is shared as well, it wins.
 
 This module rebuilds that experiment from data that ships with scikit-learn, so it runs
-without any download. Each image has three **factors** (what :class:`FactorPairs` can share)
+without any download. Each image has three **factors** (what ``shared_factors`` views can share)
 and two **nuisances** (redrawn for every view, never shared):
 
 * **digit** (10 classes): a real handwritten digit from ``sklearn.datasets.load_digits``
@@ -38,33 +38,28 @@ factor).
 Images are 32x32 RGB, uint8. Rendering is batched tensor indexing (one gather for the
 backgrounds, a loop over the 16 positions for pasting the glyphs), so 5,000 images take
 under a second. The dataset keeps the glyph and background pools and each image's
-render parameters, so :class:`FactorPairs` can re-render any image with some factors kept
-and the others resampled.
+render parameters, so the ``shared_factors`` view kind (:mod:`infomin.views.factors`) can
+re-render any image with some factors kept and the others resampled.
 
 >>> ds = colorful_moving_digits("train", n=100, seed=0)
 >>> ds.images.shape, sorted(ds.factors), ds.factors["background"].max().item() < 12
 (torch.Size([100, 3, 32, 32]), ['background', 'digit', 'hue', 'position'], True)
->>> pairs = FactorPairs(ds, shared=("digit",))
->>> v1, v2, params = pairs(torch.arange(8), torch.Generator().manual_seed(0))
->>> bool((params["v1"]["digit"] == params["v2"]["digit"]).all())
-True
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import math
 from functools import lru_cache
-from typing import Any
 
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_hsv
 from torch import Tensor
 
 from infomin.data.base import ImageDataset
-from infomin.errors import SpecError, check_choice, check_int
-from infomin.seeding import SeedLike, make_generator
-from infomin.views.base import ViewPair
+from infomin.errors import check_choice, check_int
+from infomin.seeding import make_generator
 
 NAME = "colorful-moving-digits"
 FACTORS: tuple[str, ...] = ("digit", "background", "position")
@@ -148,9 +143,7 @@ def _hue_to_rgb(hue: Tensor) -> Tensor:
 
 def _hue_bin(rgb: Tensor) -> Tensor:
     """Colours (N, 3) -> the nearest of the 6 hues k/6 (N,) (index into COLORS)."""
-    from infomin.views.color import rgb_to
-
-    hue = rgb_to(rgb[:, :, None, None], "hsv")[:, 0, 0, 0]  # (N,) in [0, 1)
+    hue = rgb_to_hsv(rgb[:, :, None, None])[:, 0, 0, 0] / (2 * math.pi)  # kornia: radians -> [0, 1)
     return torch.round(hue * len(COLORS)).long() % len(COLORS)
 
 
@@ -161,6 +154,16 @@ def _sample_tone(n: int, rng: torch.Generator) -> Tensor:
     c = lo_c + (hi_c - lo_c) * torch.rand(n, 1, generator=rng)
     lo = lo * (TONE_MAX - c)
     return torch.stack([lo, lo + c.expand(-1, 3)], 1)
+
+
+def cell_masks() -> Tensor:
+    """Bool (16, 1, 32, 32): the pixels each position's glyph may cover (its grid cell)."""
+    g = len(GRID_OFFSETS)
+    m = torch.zeros(g * g, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool)
+    for p in range(g * g):
+        oy, ox = GRID_OFFSETS[p // g], GRID_OFFSETS[p % g]
+        m[p, 0, oy:oy + GLYPH_SIZE, ox:ox + GLYPH_SIZE] = True
+    return m
 
 
 class DigitRenderer:
@@ -292,66 +295,3 @@ class ColorfulMovingDigits(ImageDataset):
 def colorful_moving_digits(split: str = "train", n: int | None = None, seed: int = 0) -> ColorfulMovingDigits:
     """Build the toy (deterministic given ``seed``); ``n`` defaults to 5,000 train / 1,000 test."""
     return ColorfulMovingDigits(split, n, seed)
-
-
-class FactorPairs:
-    """View pairs that share exactly the factors in ``shared`` (InfoMin sec. 3.1).
-
-    Calling it with anchor indices re-renders two images per anchor: both keep the
-    anchor's ``shared`` factors (a shared digit keeps the same handwritten instance; a shared
-    background the same region, cut and flip), and each view resamples the other factors and
-    the nuisances (the digit's colour, the background's tone: :data:`NUISANCE_PARAMS`)
-    independently from the dataset's pools. ``params`` holds both views' render parameters
-    and factor labels, so a pair can be replayed.
-
-    Args:
-        dataset: a :class:`ColorfulMovingDigits`.
-        shared: subset of ``("digit", "background", "position")``; ``()`` shares nothing.
-
-    Not a registered view kind: it needs the dataset. The trainer builds it from the spec
-    ``{"kind": "shared_factors", "shared": [...]}`` (:meth:`to_spec`).
-    """
-
-    kind = "shared_factors"
-    channels = (3, 3)
-
-    def __init__(self, dataset: ImageDataset, shared: Iterable[str] = ("digit",)) -> None:
-        if not isinstance(dataset, ColorfulMovingDigits):
-            raise SpecError("dataset", getattr(dataset, "name", type(dataset).__name__),
-                            "shared_factors views need a dataset with known factors", choices=[NAME])
-        if isinstance(shared, str):
-            shared = (shared,)
-        shared = tuple(shared)
-        for f in shared:
-            check_choice("shared", f, FACTORS)
-        self.dataset = dataset
-        self.shared = tuple(f for f in FACTORS if f in shared)  # canonical order, no duplicates
-
-    def __repr__(self) -> str:
-        return f"FactorPairs(shared={list(self.shared)})"
-
-    def to_spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "shared": list(self.shared)}
-
-    def __call__(self, idx: Tensor, rng: SeedLike = None) -> ViewPair:
-        """idx: (B,) anchor indices -> ViewPair(v1, v2 float (B, 3, 32, 32), params)."""
-        rng = make_generator(rng)
-        r = self.dataset.renderer
-        idx = idx.to(r.device)
-        anchor = {k: v[idx] for k, v in self.dataset.params.items()}
-        views = []
-        for _ in range(2):
-            p = r.sample(idx.shape[0], rng)  # every parameter drawn, so the stream is the same for any `shared`
-            for f in self.shared:
-                for key in FACTOR_PARAMS[f]:
-                    p[key] = anchor[key]
-            views.append(p)
-        params = {"v1": {**views[0], **r.factors(views[0])}, "v2": {**views[1], **r.factors(views[1])},
-                  "shared": list(self.shared)}
-        return ViewPair(r.render(views[0]), r.render(views[1]), params)
-
-    def replay(self, params: dict[str, Any]) -> ViewPair:
-        """Re-render the pair described by ``params`` (from an earlier call)."""
-        r = self.dataset.renderer
-        p1, p2 = ({k: v.to(r.device) for k, v in params[v].items()} for v in ("v1", "v2"))
-        return ViewPair(r.render(p1), r.render(p2), params)

@@ -4,7 +4,7 @@ Names (see :func:`build_encoder`):
 
 * ``"convnet"``: a small 4-block conv net (conv3x3-BN-ReLU, strides 1, 2, 2, 2, global
   average pool). About 0.4 M parameters at the default width; the encoder used for CPU
-  studies and tests (DESIGN.md: ResNet-18 trains at ~12-15 img/s on a 2-core CPU).
+  studies and tests (ResNet-18 is for GPUs: see README, Performance).
 * ``"resnet18"``: torchvision's ResNet-18 with the CIFAR stem used by SimCLR for
   32 px images: "we replace the first 7x7 Conv of stride 2 with 3x3 Conv of stride 1,
   and also remove the first max pooling operation" (Chen et al. 2020, arXiv 2002.05709,

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from infomin.data.toy import FactorPairs, colorful_moving_digits
+from infomin.data.toy import colorful_moving_digits
+from infomin.views.factors import FactorPairs
 
 ds = colorful_moving_digits("test", n=64, seed=0)
 idx = torch.arange(8)
