@@ -3,6 +3,7 @@
 #
 #   eval "$(.ci/postgres.sh start)"   # -> export INFOMIN_TEST_POSTGRES_URL=postgresql://...
 #   .ci/postgres.sh stop
+#   .ci/postgres.sh halt; sleep 60; .ci/postgres.sh resume   # an outage: the server stops, data stay
 #
 # Installs Debian's postgresql package when no initdb is found (about 25 s on a bare Debian),
 # initialises a cluster in a temporary folder as the postgres user (initdb refuses root),
@@ -30,6 +31,12 @@ as_owner() {  # run a command as the cluster owner (postgres when we are root)
   else
     "$@"
   fi
+}
+
+serve() {  # start the server of cluster $2 on 127.0.0.1:$3 (also after `halt`)
+  as_owner "$1/pg_ctl" -D "$2/data" -l "$2/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $3 -k $2 -c max_connections=200 -c fsync=off" start >&2 \
+    || { cat "$2/server.log" >&2; exit 1; }
 }
 
 start() {
@@ -61,9 +68,7 @@ start() {
     --auth-local=scram-sha-256 --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   rm -f "$dir/pwfile"
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=off" start >&2 \
-    || { cat "$dir/server.log" >&2; exit 1; }
+  serve "$bin" "$dir" "$port"
   PGPASSWORD="$pw" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$DB"
   printf 'DIR=%q\nBIN=%q\nPORT=%q\n' "$dir" "$bin" "$port" > "$STATE"
   log "cluster in $dir on 127.0.0.1:$port (database $DB)"
@@ -81,8 +86,24 @@ stop() {
   log "stopped and removed $DIR"
 }
 
+halt() {  # stop the server as a crash would (-m immediate), keeping the cluster and its port
+  [ -f "$STATE" ] || { log "no cluster registered in $STATE"; exit 1; }
+  # shellcheck disable=SC1090
+  . "$STATE"
+  as_owner "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >&2
+}
+
+resume() {
+  [ -f "$STATE" ] || { log "no cluster registered in $STATE"; exit 1; }
+  # shellcheck disable=SC1090
+  . "$STATE"
+  serve "$BIN" "$DIR" "$PORT"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  halt) halt ;;
+  resume) resume ;;
+  *) echo "usage: $0 start|stop|halt|resume" >&2; exit 2 ;;
 esac

@@ -34,7 +34,6 @@ clear note, when lightly is not installed: ``pip install 'infomin[bench]'``).
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
 import time
@@ -63,26 +62,18 @@ QUICK = {"convnet": dict(batch=32, steps=1, repeats=2, kw={"width": 8})}
 def load_images(n: int | None, *, synthetic: bool) -> tuple[Tensor, str]:
     """CIFAR-10 train images, uint8 (N, 3, 32, 32), and where they came from.
 
-    ``infomin.data.load("cifar10-npz")``; else the npz file read directly; else (only
-    with ``synthetic``) random pixels, which time the same as real ones.
+    ``infomin.data.load("cifar10-npz")`` (arrays in ``$INFOMIN_DATA_ROOT``); with
+    ``synthetic``, random pixels, which time the same as real ones.
     """
     if not synthetic:
-        try:
-            from infomin import data as D
+        from infomin import data as D
+        from infomin.errors import SpecError
 
+        try:
             ds = D.load("cifar10-npz", split="train", subset=n, seed=0)
-            return ds.images, "infomin.data.load('cifar10-npz')"
-        except Exception as e:  # noqa: BLE001  (fall back to the file itself, then report)
-            why = f"{type(e).__name__}: {e}"
-        path = Path(os.environ.get("INFOMIN_SHARED_DATA",
-                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
-        path = path / "cifar10_train.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as d:
-                x = torch.from_numpy(d["images"][:n]).permute(0, 3, 1, 2).contiguous()
-            return x, f"np.load({path})"
-        raise SystemExit(f"error: CIFAR-10 arrays not found ({why}; no {path}); "
-                         "set INFOMIN_SHARED_DATA or pass --synthetic")
+        except SpecError as e:
+            raise SystemExit(f"error: {e}; or pass --synthetic") from None
+        return ds.images, "infomin.data.load('cifar10-npz')"
     g = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (n or 1024, 3, 32, 32), dtype=torch.uint8, generator=g), "synthetic"
 
@@ -185,7 +176,7 @@ def infomin_step_fn(images: Tensor, encoder: str, enc_kw: dict, batch: int, step
     generator = generator.to(device).eval().requires_grad_(False)
     images = images.to(device)
 
-    def pair_fn(idx: Tensor, rng: torch.Generator):   # as infomin.pipeline builds it
+    def pair_fn(idx: Tensor, rng: torch.Generator):   # as infomin.protocols builds it
         return generator(images[idx].float().div_(255), generator=rng)
 
     seed_everything(0)

@@ -25,7 +25,7 @@ NOOP_STUDY = '''
 """Benchmark: a study whose trainer does not train."""
 import math
 from infomin import tracking
-from infomin.pipeline import CandidateResult
+from infomin.protocols import CandidateResult
 from infomin.search import StudySpec
 
 STUDY = StudySpec(dataset="colorful-moving-digits",

@@ -3,7 +3,7 @@
 Both loops train the same model (identical initial weights), on the same views
 (made on the device from the uint8 dataset tensor by index), with the same SGD
 optimiser and InfoNCE loss, in one process. The framework side is exactly what
-:func:`infomin.pipeline.run_candidate` runs: :meth:`ContrastiveTrainer.train_epoch`
+:func:`infomin.protocols.run_candidate` runs: :meth:`ContrastiveTrainer.train_epoch`
 (data order, view RNG, warm-up/cosine schedule, NaN check, loss bookkeeping;
 progress bar off). Figures are source images per second (each gives two views).
 

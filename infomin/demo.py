@@ -3,14 +3,15 @@
 1. Writes a view grid of every preset in ``views/`` to ``demo-out/`` (what each
    encoder sees).
 2. Runs the ``quickstart`` study (``studies/quickstart.py``): five candidate view
-   pairs on the toy (colorful-moving-digits), each trained contrastively, probed
+   pairs on the toy (colorful-moving-digits), three seeds each, trained contrastively, probed
    (one linear probe per factor: digit, background, position) and recorded as a
    child MLflow run under one parent run for the study, with an embedded SQLite
    Optuna storage and MLflow store in the working directory.
 3. Prints the sweet-spot report (accuracy against I_NCE, the fitted reverse U)
-   and the commands that open the MLflow UI and optuna-dashboard.
+   and the command that opens the MLflow UI and optuna-dashboard (``infomin ui``,
+   spelled ``.venv/bin/infomin ui`` when run by ``make demo``).
 
-About 3-5 minutes on 2 CPU cores. ``--quick`` trains and probes a single small
+About 5 minutes on 2 idle CPU cores (docs/toy.md). ``--quick`` trains and probes a single small
 candidate instead of the study (a smoke test of well under a minute).
 """
 
@@ -31,17 +32,20 @@ def write_preset_grids(out: Path = OUT, *, n: int = 6, seed: int = 0) -> list[Pa
 
     from infomin import data as D
     from infomin import views as V
+    from infomin.seeding import make_generator
     from infomin.views import render
 
-    x = D.load("colorful-moving-digits", split="test", subset=n, seed=seed).batch(torch.arange(n))
+    ds = D.load("colorful-moving-digits", split="test", subset=max(n, 10), seed=seed)
+    idx = torch.arange(n)
+    x = ds.batch(idx)
     written = []
     for name, path in sorted(V.presets().items()):
         try:
             gen = V.load(path) if name.startswith("learned/") else V.build(path)
             if gen.in_channels not in (None, x.shape[1]):
                 continue
-            pair = gen(x, generator=seed)
-            names = render.view_channel_names(gen)
+            pair = gen.pairs(ds)(idx, make_generator(seed))
+            names = gen.channel_names
             dst = out / f"views_{name.replace('/', '_')}.png"
             render.save_grid(x, pair, dst, n=n, title=name,
                              channel_names=names if names != (None, None) else None)
@@ -56,7 +60,7 @@ def train_candidate(views: str = "lab_l_ab", *, quick: bool = False, tracking_ur
     """Train and score one candidate on the toy; return the :class:`CandidateResult`."""
     from infomin import tracking
     from infomin.config import TrainConfig
-    from infomin.pipeline import run_candidate
+    from infomin.protocols import run_candidate
     from infomin.views import presets
 
     if views == "lab_l_ab" and "lab_l_ab" not in presets():
@@ -96,7 +100,7 @@ def print_result(res, tracking_uri: str | None = None) -> None:
             table.add_row(key, f"{int(v)}" if key == "mi/k" else f"{v:.4f}")
     console.print(table)
     console.print(f"MLflow run: [bold]{res.run_id}[/]", highlight=False, soft_wrap=True)
-    console.print(f"browse it:  {tracking.ui_command(tracking_uri)}  (then open http://127.0.0.1:5000)",
+    console.print(f"browse it:  {tracking.ui_command(tracking_uri)}   (the MLflow UI; Ctrl-C stops it)",
                   highlight=False, soft_wrap=True)
 
 

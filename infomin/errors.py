@@ -1,19 +1,48 @@
 """Errors that reach users, and the small validators that raise them.
 
 Every user-facing error names the field, the bad value and, where there is a
-finite set, the valid choices (DESIGN.md principle 8: validate at
+finite set, the valid choices (docs/architecture.md, "Errors": validate at
 construction, raise, never assert).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
 
 class InfominError(Exception):
-    """Base class of every error infomin raises on purpose."""
+    """Base class of every error infomin raises on purpose.
+
+    ``exit_code`` is what the command line exits with: 2 for a problem the user can fix
+    (bad input, an unreachable or read-only store named by the user), 1 for a failure that
+    is not the user's (subclasses set it).
+    """
+
+    exit_code = 2
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]*)@")
+_QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&;](?:password|passwd|pwd|token|secret|api_key|access_key)=)[^&;\s'\"]*")
+
+
+def redact(text: str) -> str:
+    """Hide every credential in a URL, or in a message holding URLs: ``user:***@host``, ``password=***``.
+
+    >>> redact("postgresql+psycopg://me:s3cret@db:5432/optuna?sslmode=require&password=x")
+    'postgresql+psycopg://me:***@db:5432/optuna?sslmode=require&password=***'
+    >>> redact("http://mlflow:5000 and sqlite:////tmp/a.db")
+    'http://mlflow:5000 and sqlite:////tmp/a.db'
+    """
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", text)
+
+
+def has_secret(text: str) -> bool:
+    """Whether :func:`redact` would change ``text``."""
+    return redact(text) != str(text)
 
 
 class SpecError(InfominError, ValueError):

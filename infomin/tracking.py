@@ -7,10 +7,10 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 
 * The store defaults to ``sqlite:///mlflow.db`` in the working directory
   (MLflow 3 refuses the plain file store by default); ``MLFLOW_TRACKING_URI``
-  or an explicit ``uri`` overrides it. Browse with
-  ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
-* Metrics of one step are sent with one ``log_batch`` (about 7x cheaper than
-  one ``log_metric`` per value, DESIGN.md).
+  or an explicit ``uri`` overrides it. Browse with ``infomin ui`` (the MLflow UI and
+  optuna-dashboard together, :mod:`infomin.ui`).
+* Metrics of one step are sent with one ``log_batch``, not one ``log_metric``
+  call (and one database transaction) per value.
 * A run that raises ends ``FAILED`` with the tag ``infomin.failure_reason``;
   an Optuna prune or Ctrl-C ends it ``KILLED``.
 * ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``: no artifact is ever unpickled.
@@ -28,11 +28,12 @@ everything here goes through an explicit :class:`mlflow.MlflowClient` and a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,27 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-DEFAULT_URI_FILE = "mlflow.db"
+from infomin.errors import InfominError, has_secret, redact  # noqa: E402,F401
+from infomin.retry import TRACKING, describe  # noqa: E402
+from infomin.stores import (  # noqa: E402,F401  (re-exported)
+    DEFAULT_URI_FILE,
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING,
+    NOTE_TAG,
+    PRIMARY_METRIC_TAG,
+    RUN_COLOR_TAG,
+    SHARED_VIEW_TAG,
+    VIEW_KEY,
+    browse_command,
+    tracking_uri,
+)
+
 DEFAULT_EXPERIMENT = "infomin"
 FAILURE_TAG = "infomin.failure_reason"
 PARENT_TAG = "mlflow.parentRunId"
+#: What a user compares between runs: the runs table opens with these columns first.
+KEY_METRICS = ("eval/linear_acc", "mi/nce", "mi/log_k", "eval/alignment", "eval/uniformity",
+               "eval/tolerance", "eval/knn_acc")
 _MAX_PARAMS = 100  # per log_batch call
 _MAX_METRICS = 1000
 _MAX_PARAM_LEN = 6000
@@ -54,23 +72,15 @@ _MAX_PARAM_LEN = 6000
 _clients: dict[str, MlflowClient] = {}
 
 
-def tracking_uri(uri: str | None = None) -> str:
-    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``."""
-    if uri:
-        return uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
+def ui_command(uri: str | None = None, storage: str | None = None) -> str:
+    """The shell command that browses ``uri`` (and ``storage``): ``infomin ui ...``, spelled so that
+    it works as printed from the cwd (:func:`infomin.stores.browse_command`)."""
+    return browse_command(uri, storage)
 
 
-def ui_command(uri: str | None = None) -> str:
-    """The shell command that browses ``uri`` (relative to the cwd when the store is there)."""
-    u = tracking_uri(uri)
-    cwd_db = f"sqlite:///{Path.cwd() / DEFAULT_URI_FILE}"
-    if u == cwd_db:
-        u = f"sqlite:///{DEFAULT_URI_FILE}"
-    return f"mlflow ui --backend-store-uri {u}"
+def display_uri(uri: str | None = None) -> str:
+    """``uri`` as it may be printed or stored: the password replaced by ``***``."""
+    return redact(tracking_uri(uri))
 
 
 def client(uri: str | None = None) -> MlflowClient:
@@ -83,20 +93,66 @@ def client(uri: str | None = None) -> MlflowClient:
 
 def get_or_create_experiment(name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None,
                              *, uri: str | None = None) -> str:
-    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing.
+
+    Every experiment infomin creates or reuses is marked as model training
+    (:data:`~infomin.stores.EXPERIMENT_KIND_TAG`), names its primary metric, and carries a
+    runs-table view with the :data:`KEY_METRICS` as its first columns (:func:`set_runs_view`; a
+    study replaces both with its own objective); an existing view or primary metric is kept.
+    """
     c = client(uri)
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return c.create_experiment(name, artifact_location=artifact_location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
-        exp = c.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return c.create_experiment(name, artifact_location=artifact_location, tags=_experiment_tags())
+        except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    for key, value in _experiment_tags().items():
+        if exp.tags.get(key) is None or (key == EXPERIMENT_KIND_TAG and exp.tags[key] != value):
+            c.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
+
+
+def _experiment_tags(metric: str = KEY_METRICS[0], direction: str = "maximize") -> dict[str, str]:
+    return {EXPERIMENT_KIND_TAG: MODEL_TRAINING, PRIMARY_METRIC_TAG: metric,
+            SHARED_VIEW_TAG + VIEW_KEY: runs_view([metric, *KEY_METRICS], order_by=metric,
+                                                  ascending=direction == "minimize")}
+
+
+def runs_view(metrics: Sequence[str], *, order_by: str | None = None, ascending: bool = False) -> str:
+    """The MLflow UI's runs-table state (JSON): ``metrics`` as the first columns, in this order,
+    runs sorted by metric ``order_by``.
+
+    The keys are the UI's own (``selectedColumns`` and ``columnOrder`` hold ``metrics.`<key>```
+    column ids; ``orderByKey`` a sort key); the UI fills in the rest with its defaults. Sorting by
+    a metric also lists a study's trials flat, next to its parent run: the UI nests child runs
+    under their parent only in its default sort, and keeps them collapsed (a saved view cannot
+    expand them).
+
+    >>> runs_view(["mi/nce", "mi/nce"], order_by="mi/nce")
+    '{"selectedColumns": ["metrics.`mi/nce`"], "columnOrder": ["metrics.`mi/nce`"], "orderByKey": "metrics.`mi/nce`", "orderByAsc": false}'
+    """
+    cols: list[str] = []
+    for m in metrics:
+        if f"metrics.`{m}`" not in cols:
+            cols.append(f"metrics.`{m}`")
+    state: dict[str, Any] = {"selectedColumns": cols, "columnOrder": cols}
+    if order_by:
+        state.update(orderByKey=f"metrics.`{order_by}`", orderByAsc=bool(ascending))
+    return json.dumps(state)
+
+
+def set_runs_view(experiment_id: str, metric: str, direction: str = "maximize", *,
+                  uri: str | None = None) -> None:
+    """Make ``metric`` the experiment's primary metric, and its runs-table view (where ``infomin
+    ui``'s links open it) list ``metric`` then :data:`KEY_METRICS`, best run first."""
+    c = client(uri)
+    for key, value in _experiment_tags(metric, direction).items():
+        c.set_experiment_tag(experiment_id, key, value)
 
 
 def _param_value(v: Any) -> str:
@@ -275,171 +331,6 @@ def download_artifacts(run_id: str, path: str = "", dst: str | Path | None = Non
     return Path(client(uri).download_artifacts(run_id, path, str(dst)))
 
 
-# -- sections added by other modules below --
-
-
-# -- model registry --
-# Learned view generators (infomin.views.io: YAML spec + safetensors weights) logged as run
-# artifacts and registered as MLflow models without any pickle: an MLflow "models from code"
-# pyfunc whose code is the small file below (written next to the model, never pickled) and whose
-# artifacts are the YAML and the .safetensors file. The registry uses aliases (stages are deprecated).
-
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-VIEW_GENERATOR_ARTIFACT = "view_generator"
-VIEW_GENERATOR_MODEL = "view_generator_model"
-
-# The pyfunc's code (MLflow "models from code": the file is stored as is and run by
-# mlflow.pyfunc.load_model; nothing is pickled). predict() takes images (B, C, H, W) in [0, 1]
-# and returns the two views concatenated on the channel axis (B, c1 + c2, H, W).
-_PYFUNC_CODE = '''"""infomin learned view generator as an MLflow pyfunc (models from code; no pickle)."""
-import warnings
-
-import numpy as np
-import torch
-from mlflow.models import set_model
-from mlflow.pyfunc import PythonModel
-
-with warnings.catch_warnings():  # MLflow asks for type hints on predict; images are plain arrays
-    warnings.simplefilter("ignore", UserWarning)
-
-    class ViewGeneratorModel(PythonModel):
-        def load_context(self, context):
-            from infomin.views.io import load
-
-            self.generator = load(context.artifacts["spec"], frozen=True)
-
-        def predict(self, context, model_input, params=None):
-            x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
-            seed = int((params or {}).get("seed", 0))
-            with torch.no_grad():
-                v1, v2, _ = self.generator(x, generator=seed)
-            return torch.cat([v1, v2], dim=1).numpy()
-
-
-set_model(ViewGeneratorModel())
-'''
-
-
-@contextlib.contextmanager
-def _global_uri(uri: str | None) -> Iterator[None]:
-    """Briefly point MLflow's *global* tracking URI at ``uri`` (the fluent model API and the
-    registry's resolution of ``models:/`` URIs read it, not a client's URI).
-
-    ``mlflow.set_tracking_uri`` also writes (or, given ``None``, deletes) the
-    ``MLFLOW_TRACKING_URI`` environment variable, so both the module's URI and the
-    variable are restored exactly afterwards.
-    """
-    from mlflow.tracking._tracking_service import utils as _service  # the explicitly set URI
-
-    old_uri = _service._tracking_uri
-    old_env = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(tracking_uri(uri))
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(old_uri)
-        if old_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_env
-
-
-@contextlib.contextmanager
-def _active(run_id: str, uri: str | None) -> Iterator[None]:
-    """Briefly make ``run_id`` MLflow's active run on ``uri`` (for ``mlflow.pyfunc.log_model``)."""
-    with _global_uri(uri), mlflow.start_run(run_id=run_id):
-        yield
-
-
-def log_view_generator(yaml_path: str | Path, *, run_id: str, register_as: str | None = None,
-                       alias: str = "current", uri: str | None = None) -> dict[str, Any]:
-    """Log a saved view generator to ``run_id`` and optionally register it under ``register_as@alias``.
-
-    The YAML and ``.safetensors`` pair go to the run's ``view_generator/`` artifacts
-    (``runs:/<run_id>/view_generator``); a models-from-code pyfunc holding the
-    same two files is logged as ``view_generator_model``. With ``register_as`` the
-    pyfunc becomes a new version of that registered model and ``alias`` points to it
-    (MLflow reserves ``latest``: ``models:/<name>/latest`` already means the newest version).
-
-    Returns ``{"run_uri", "model_uri", "name", "version", "alias", "registered_uri"}``.
-    The run must not be in progress elsewhere in this process's fluent stack.
-    """
-    from infomin.views.io import read_meta
-
-    yaml_path = Path(yaml_path)
-    weights = yaml_path.parent / read_meta(yaml_path)["weights"]
-    run = Run(run_id, uri)
-    run.log_artifact(yaml_path, VIEW_GENERATOR_ARTIFACT)
-    run.log_artifact(weights, VIEW_GENERATOR_ARTIFACT)
-    out: dict[str, Any] = {"run_uri": f"runs:/{run_id}/{VIEW_GENERATOR_ARTIFACT}", "name": None,
-                           "version": None, "alias": None, "registered_uri": None}
-    with tempfile.TemporaryDirectory(prefix="infomin-pyfunc-") as tmp:
-        code = Path(tmp) / "view_generator_model.py"
-        code.write_text(_PYFUNC_CODE)
-        with _active(run_id, uri):
-            info = mlflow.pyfunc.log_model(
-                name=VIEW_GENERATOR_MODEL,
-                python_model=str(code),
-                artifacts={"spec": str(yaml_path), "weights": str(weights)},
-                # explicit requirements: skips MLflow's inference, which loads the model in a subprocess
-                pip_requirements=["torch", "numpy", "safetensors", "pyyaml", "infomin"],
-            )
-            out["model_uri"] = info.model_uri
-            if register_as:
-                c = client(uri)
-                with contextlib.suppress(mlflow.exceptions.MlflowException):  # exists already
-                    c.create_registered_model(register_as)
-                mv = c.create_model_version(register_as, source=info.model_uri, run_id=run_id,
-                                            model_id=getattr(info, "model_id", None))
-                c.set_registered_model_alias(register_as, alias, mv.version)
-                out.update(name=register_as, version=int(mv.version), alias=alias,
-                           registered_uri=f"models:/{register_as}@{alias}")
-    return out
-
-
-def download_view_generator(source: str, dst: str | Path | None = None, *,
-                            uri: str | None = None) -> Path:
-    """Download a generator named by ``runs:/<run_id>/<path>`` or ``models:/<name>@<alias>``
-    (or ``models:/<name>/<version>``) and return the local YAML path.
-
-    Only plain files are copied (YAML, safetensors, MLmodel, the pyfunc's code); nothing
-    is loaded or unpickled here: :func:`infomin.views.io.load` reads the two files.
-    """
-    from infomin.errors import SpecError
-
-    dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="infomin-gen-"))
-    dst.mkdir(parents=True, exist_ok=True)
-    u = tracking_uri(uri)
-    try:
-        if source.startswith("runs:/"):
-            rest = source[len("runs:/"):].strip("/")
-            run_id, _, path = rest.partition("/")
-            if not run_id:
-                raise SpecError("source", source, "expected runs:/<run_id>/<artifact path>")
-            path = path or VIEW_GENERATOR_ARTIFACT
-            if path.endswith((".yaml", ".yml", ".safetensors")):  # a file: fetch its folder
-                path = path.rsplit("/", 1)[0] if "/" in path else ""
-            local = Path(client(u).download_artifacts(run_id, path, str(dst)))
-        elif source.startswith("models:/"):
-            with _global_uri(u):
-                local = Path(mlflow.artifacts.download_artifacts(
-                    artifact_uri=source, dst_path=str(dst), tracking_uri=u))
-            # a pyfunc keeps its artifacts under artifacts/ (models from code)
-            if (local / "artifacts").is_dir():
-                local = local / "artifacts"
-        else:
-            raise SpecError("source", source, "expected a runs:/ or models:/ URI")
-    except mlflow.exceptions.MlflowException as e:
-        raise SpecError("source", source, f"MLflow could not resolve it ({str(e).splitlines()[0]})") from None
-    if local.is_file():
-        return local
-    found = sorted(local.rglob("*.yaml"))
-    if len(found) != 1:
-        raise SpecError("source", source, f"expected one saved generator (.yaml), found "
-                                          f"{[str(f.relative_to(local)) for f in found]}")
-    return found[0]
-
-
 # -- studies --
 # One experiment per Optuna study (artifacts under the study's folder for local stores), one
 # parent run per study and one child run per trial, found again by their tags so that any
@@ -450,13 +341,17 @@ TRIAL_TAG = "infomin.trial"
 ROLE_TAG = "infomin.role"
 
 
-def prepare_store(uri: str | None = None) -> str:
+def prepare_store(uri: str | None = None, *, patience: float | None = None) -> str:
     """Create the tracking store once, before any worker starts; returns the absolute URI.
 
     Measured (issue 4): 4 processes opening a fresh MLflow SQLite store at once left it unusable
     in 4 of 5 runs, so one coordinator creates it (tables and migrations) first. A SQLite store
-    is then switched to WAL mode so workers writing metrics and readers (``mlflow ui``) do not
-    block each other.
+    is switched to WAL mode *before* MLflow creates its tables, so workers writing metrics and
+    readers (``mlflow ui``) do not block each other. Locks are waited out (issue 10: a reader
+    holding a brand-new ``mlflow.db`` for 45 s made MLflow fail with ``database is locked`` on
+    ``CREATE TABLE experiments``): SQLite's busy timeout first, then
+    :data:`infomin.retry.TRACKING` for up to ``patience`` seconds, also across a second
+    process creating the same tables at that moment.
     """
     import sqlite3
 
@@ -465,15 +360,69 @@ def prepare_store(uri: str | None = None) -> str:
         path = Path(u[len("sqlite:///"):]).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         u = f"sqlite:///{path}"
-        client(u).search_experiments(max_results=1)  # creates the schema
-        con = sqlite3.connect(path, timeout=60)
+
+        def wal() -> None:
+            con = sqlite3.connect(path, timeout=60)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            finally:
+                con.close()
+
+        TRACKING.call(wal, what="switch mlflow.db to WAL", patience=patience)
+    started = time.monotonic()
+
+    def create() -> None:
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-    else:
-        client(u).search_experiments(max_results=1)  # fails early on an unreachable server
+            client(u).search_experiments(max_results=1)  # creates the schema
+        except Exception as e:
+            if not _creation_race(e):
+                raise
+            if time.monotonic() - started < _MIGRATION_S:
+                raise _MigrationRace(str(e)) from e
+            raise InfominError(
+                f"tracking store {display_uri(u)}: MLflow's schema migration keeps failing ({describe(e)}); "
+                "another process created this store at the same moment and died half-way: delete the new store "
+                "and run again") from None
+
+    TRACKING.call(create, what="create the MLflow store", patience=patience,
+                  transient=lambda e: isinstance(e, _MigrationRace))
     return u
+
+
+#: seconds another process's MLflow migration may take before its leftovers mean it died half-way
+_MIGRATION_S = 20.0
+
+
+class _MigrationRace(Exception):
+    """Another process is creating or migrating the same new store (retried for ``_MIGRATION_S``)."""
+
+
+@contextlib.contextmanager
+def store_errors(uri: str | None = None) -> Iterator[None]:
+    """A tracking-store failure as one line: ``tracking store <uri, redacted>: <the real cause>``."""
+    try:
+        yield
+    except InfominError:
+        raise
+    except (mlflow.exceptions.MlflowException, OSError) as e:
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+    except Exception as e:
+        if type(e).__module__.split(".")[0] != "sqlalchemy":
+            raise
+        raise InfominError(f"tracking store {display_uri(uri)}: {describe(e)}") from None
+
+
+def _creation_race(e: BaseException) -> bool:
+    """Another process (``mlflow ui``, a plain client) creating or migrating the same new store
+    at this moment. Seen here: ``table experiments already exists``, ``duplicate column name``,
+    alembic's ``Online migration expected to match one row ... in 'alembic_version'; 0 found``,
+    ``No such index`` raised inside an alembic batch migration, a leftover ``_alembic_tmp_`` table."""
+    import traceback  # only to tell an alembic failure from others
+
+    text = str(e).lower()
+    in_alembic = type(e).__module__.split(".")[0] == "alembic" or any(
+        "/alembic/" in f.filename for f in traceback.extract_tb(e.__traceback__))
+    return in_alembic or any(s in text for s in ("alembic", "already exists", "no such table", "duplicate"))
 
 
 def is_local_store(uri: str | None = None) -> bool:

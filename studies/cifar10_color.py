@@ -1,21 +1,23 @@
 """On real images (CIFAR-10), which colour-space split and crop scale make the best views?
 
 The colour-space question of InfoMin (Tian et al. 2020, arXiv 2005.10243, sec. 4.1) on
-the real CIFAR-10 arrays (``cifar10-npz``: ../shared/data/cifar10_{train,test}.npz), with
+the real CIFAR-10 arrays (``cifar10-npz``: cifar10_{train,test}.npz in $INFOMIN_DATA_ROOT), with
 random resized crops of a searched minimum scale applied to both views before the split.
 Sized for one GPU (ResNet-18, 30 epochs, full training set); on a CPU lower ``epochs`` and
 ``train_subset`` (``--n-trials`` and a copy of this file).
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SPACES = ("lab", "luv", "ycbcr", "yuv", "yiq", "ydbdr", "ypbpr", "xyz", "hsv", "rgb")
 
+TRAIN = recipes.CIFAR_GPU
+
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="lab_l_ab",
-    train={"epochs": 30, "batch_size": 512, "temperature": 0.2, "encoder": "resnet18", "lr": 0.6,
-           "optimizer": "lars", "warmup_epochs": 3},
+    train=TRAIN,
     probe="torch",
     sampler="tpe",
     n_startup_trials=8,
@@ -23,7 +25,7 @@ STUDY = StudySpec(
     n_trials=24,
     seed=0,
     baselines=({"space": "lab", "lead": 0, "min_scale": 0.2},),
-    fixed={"K": "batch 512 (cross-view InfoNCE)", "tau": "0.2", "encoder": "resnet18"},
+    fixed=recipes.comparable(TRAIN, 'cross'),
 )
 
 

@@ -8,22 +8,24 @@ ydbdr, ypbpr, xyz, hsv, hed, rgb) and which channel stands alone, on the toy dig
 fixed K (batch 256), tau (0.2) and encoder (convnet), so I_NCE values are comparable.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SPACES = ("lab", "luv", "ycbcr", "yuv", "yiq", "ydbdr", "ypbpr", "xyz", "hsv", "hed", "rgb")
 LEADS = (0, 1, 2)  # the channel that forms view 1; the other two form view 2
 
+TRAIN = recipes.TOY_CPU_LONG
+
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views="lab_l_ab",
-    train={"epochs": 5, "batch_size": 256, "train_subset": 4096, "test_subset": 1024,
-           "temperature": 0.2, "encoder": "convnet"},
+    train=TRAIN,
     sampler="grid",
     grid={"space": list(SPACES), "lead": list(LEADS)},
     pruner="median",
     n_trials=len(SPACES) * len(LEADS),
     seed=0,
-    fixed={"K": "batch 256 (cross-view InfoNCE)", "tau": "0.2", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'cross'),
 )
 
 

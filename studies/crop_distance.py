@@ -7,20 +7,22 @@ Two 16 px patches of the 32 px toy images, centres 0 to 22 px apart (the largest
 fits is 16 sqrt 2 = 22.6 px), at fixed K (batch 256), tau (0.2) and encoder (convnet).
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
+
+TRAIN = recipes.TOY_CPU_LONG
 
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views="patch_distance",
-    train={"epochs": 5, "batch_size": 256, "train_subset": 4096, "test_subset": 1024,
-           "temperature": 0.2, "encoder": "convnet"},
+    train=TRAIN,
     sampler="tpe",
     n_startup_trials=6,
     pruner="median",
     n_trials=16,
     seed=0,
     baselines=({"distance": 0.0}, {"distance": 8.0}, {"distance": 20.0}),
-    fixed={"K": "batch 256", "tau": "0.2", "encoder": "convnet", "patch": "16 px"},
+    fixed=recipes.comparable(TRAIN, 'ntxent', patch='16 px'),
 )
 
 

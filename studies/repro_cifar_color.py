@@ -23,23 +23,23 @@ GPU scale (same study, ResNet-18 CIFAR stem, full data, 200 epochs): copy this f
 "test_subset": None, "optimizer": "adamw", "lr": 2e-3, "temperature": 0.2}``.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 SPACES = ("lab", "luv", "ycbcr", "yuv", "yiq", "ydbdr", "ypbpr", "xyz", "hsv", "rgb")
 
+TRAIN = recipes.CIFAR_CPU_SMALL
+
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="lab_l_ab",
-    train={"epochs": 4, "batch_size": 256, "train_subset": 4096, "test_subset": 2000,
-           "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False},
+    train=TRAIN,
     sampler="grid",
     grid={"space": list(SPACES)},
     pruner="none",
     n_trials=len(SPACES),
     seed=0,
-    fixed={"K": "batch 256 (cross-view InfoNCE, K = 256)", "tau": "0.2", "encoder": "convnet x 2",
-           "split": "channel 1 | channels 2:3"},
+    fixed=recipes.comparable(TRAIN, 'cross', split='channel 1 | channels 2:3'),
 )
 
 

@@ -24,23 +24,23 @@ GPU scale (same study, ResNet-18 CIFAR stem, full data, 200 epochs): copy this f
 "test_subset": None, "optimizer": "adamw", "lr": 2e-3, "temperature": 0.2}``.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 DISTANCES = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0)
 
+TRAIN = recipes.CIFAR_CPU_SMALL
+
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="patch_distance",
-    train={"epochs": 4, "batch_size": 256, "train_subset": 4096, "test_subset": 2000,
-           "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "temperature": 0.2, "encoder": "convnet", "eval_every": 0, "plots": False},
+    train=TRAIN,
     sampler="grid",
     grid={"distance": list(DISTANCES)},
     pruner="none",
     n_trials=len(DISTANCES),
     seed=0,
-    fixed={"K": "batch 256 (NT-Xent, K = 511)", "tau": "0.2", "encoder": "convnet (shared)",
-           "patch": "16 px of 32 px"},
+    fixed=recipes.comparable(TRAIN, 'ntxent', patch='16 px of 32 px'),
 )
 
 

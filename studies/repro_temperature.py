@@ -23,22 +23,23 @@ file and set ``dataset="cifar10-npz"``, ``train={"encoder": "resnet18", "epochs"
 "lr": 2e-3}``.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 TAUS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
+TRAIN = recipes.TOY_CPU
+
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views="simclr",
-    train={"epochs": 4, "batch_size": 128, "train_subset": 1536, "test_subset": 512,
-           "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "encoder": "convnet", "eval_every": 0, "plots": False},
+    train=TRAIN,
     sampler="grid",
     grid={"temperature": list(TAUS)},
     pruner="none",
     n_trials=len(TAUS),
     seed=0,
-    fixed={"K": "batch 128 (NT-Xent: K = 2N - 1 = 255)", "views": "simclr", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'ntxent', tau='the question (varies)', views='simclr'),
 )
 
 

@@ -24,22 +24,23 @@ GPU scale (same study, ResNet-18 CIFAR stem, full data, 200 epochs): copy this f
 "test_subset": None, "optimizer": "adamw", "lr": 2e-3}``.
 """
 
+from infomin import recipes
 from infomin.search import StudySpec
 
 TAUS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
+TRAIN = recipes.CIFAR_CPU_SMALL
+
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="simclr",
-    train={"epochs": 4, "batch_size": 256, "train_subset": 4096, "test_subset": 2000,
-           "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "warmup_epochs": 0.5,
-           "encoder": "convnet", "eval_every": 0, "plots": False},
+    train=TRAIN,
     sampler="grid",
     grid={"temperature": list(TAUS)},
     pruner="none",
     n_trials=len(TAUS),
     seed=0,
-    fixed={"K": "batch 256 (NT-Xent: K = 2N - 1 = 511)", "views": "simclr", "encoder": "convnet"},
+    fixed=recipes.comparable(TRAIN, 'ntxent', tau='the question (varies)', views='simclr'),
 )
 
 

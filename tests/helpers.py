@@ -11,8 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("INFOMIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+def cifar_arrays_dir() -> Path:
+    """The CIFAR-10 arrays the tests use: ``$INFOMIN_TEST_DATA``, else the CI machine's data
+    folder beside the checkout (test infrastructure only; the library never looks there)."""
+    return Path(os.environ.get("INFOMIN_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
 def need(condition: bool, why: str) -> None:

@@ -46,7 +46,7 @@ def test_train_then_eval(uri, lab_views):
     out = res.output
     assert "resolved config" in out and "temperature: 0.3" in out
     assert "eval/linear_acc" in out and "mi/log_k" in out
-    assert f"mlflow ui --backend-store-uri {uri}" in out
+    assert f"infomin ui --tracking-uri {uri}" in out
     run = tracking.get_run(_run_id(out), uri=uri)
     assert run.info.status == "FINISHED" and run.data.params["temperature"] == "0.3"
     assert run.data.params["views.space"] == "lab" and run.data.params["knn_k"] == "20"
@@ -89,7 +89,7 @@ def test_missing_views_file(uri, tmp_path):
 
 @pytest.mark.parametrize("args,match", [
     (["--set", "epoch=3"], "valid choices"),
-    (["--optimizer", "adam"], "adamw"),
+    (["--optimizer", "adamax"], "adamw"),
     (["--set", "knn_k"], "key=value"),
 ])
 def test_bad_options_are_one_line(lab_views, args, match):

@@ -4,7 +4,6 @@ clean errors (exit 2, one line) for bad names."""
 from __future__ import annotations
 
 import pytest
-from helpers import need, shared_data_dir
 from typer.testing import CliRunner
 
 from infomin.cli import app
@@ -37,8 +36,7 @@ def test_show_a_yaml_file_and_a_split(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 1000
 
 
-def test_show_cifar(tmp_path):
-    need((shared_data_dir() / "cifar10_test.npz").is_file(), "CIFAR-10 arrays not found")
+def test_show_cifar(tmp_path, cifar_dir):
     r = runner.invoke(app, ["views", "show", "lab_l_ab", "--out", str(tmp_path / "c.png"), "--n", "2",
                             "--image-source", "cifar"])
     assert r.exit_code == 0, r.output

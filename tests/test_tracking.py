@@ -3,6 +3,7 @@ nested child runs by id, batched logging, figures and artifacts."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def exp(uri) -> str:
 def test_default_store_is_sqlite_in_cwd(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri() == f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-    assert tracking.ui_command() == "mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    assert tracking.ui_command().endswith("infomin ui")   # the default store: no option needed
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/m.db")
     assert tracking.tracking_uri() == "sqlite:////elsewhere/m.db"
     assert tracking.tracking_uri("sqlite:////x.db") == "sqlite:////x.db"
@@ -38,6 +39,38 @@ def test_experiment_is_created_once(uri):
     a = tracking.get_or_create_experiment("once", uri=uri)
     b = tracking.get_or_create_experiment("once", uri=uri)
     assert a == b
+
+
+def test_experiments_are_model_training_with_a_runs_view(uri):
+    """MLflow 3's UI reads these tags: the kind, the primary metric, infomin's runs-table view."""
+    exp = tracking.get_or_create_experiment("kind", uri=uri)
+    tags = tracking.client(uri).get_experiment(exp).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert tags["mlflow.experiment.primaryMetric.name"] == "eval/linear_acc"
+    view = json.loads(tags["mlflow.sharedViewState.infomin"])
+    assert view["selectedColumns"][:3] == ["metrics.`eval/linear_acc`", "metrics.`mi/nce`", "metrics.`mi/log_k`"]
+    assert view["columnOrder"] == view["selectedColumns"]
+    assert view["orderByKey"] == "metrics.`eval/linear_acc`" and view["orderByAsc"] is False
+    # a study replaces the view with its objective; a reused experiment keeps it, its kind is restored
+    tracking.set_runs_view(exp, "eval/linear_acc/digit", "minimize", uri=uri)
+    tracking.client(uri).set_experiment_tag(exp, "mlflow.experimentKind", "genai_development")
+    assert tracking.get_or_create_experiment("kind", uri=uri) == exp
+    tags = tracking.client(uri).get_experiment(exp).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert tags["mlflow.experiment.primaryMetric.name"] == "eval/linear_acc/digit"
+    view = json.loads(tags["mlflow.sharedViewState.infomin"])
+    assert view["selectedColumns"][0] == "metrics.`eval/linear_acc/digit`"
+    assert view["orderByKey"] == "metrics.`eval/linear_acc/digit`" and view["orderByAsc"] is True
+
+
+def test_existing_experiment_without_tags_gets_them(uri):
+    """Experiments made before infomin tagged them (or by plain MLflow) are tagged when reused."""
+    exp = tracking.client(uri).create_experiment("untagged")
+    assert "mlflow.experimentKind" not in tracking.client(uri).get_experiment(exp).tags
+    assert tracking.get_or_create_experiment("untagged", uri=uri) == exp
+    tags = tracking.client(uri).get_experiment(exp).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "mlflow.sharedViewState.infomin" in tags
 
 
 def test_finished_run_with_params_metrics_and_artifacts(uri, exp):

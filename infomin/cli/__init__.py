@@ -1,5 +1,10 @@
 """The ``infomin`` command. Each command group lives in its own module and only
-parses, validates and calls library functions (DESIGN.md principle 12)."""
+parses, validates and calls library functions (docs/architecture.md).
+
+Registering the commands imports only typer, rich and infomin's light modules: torch, mlflow,
+kornia, optuna and scikit-learn are imported inside the command functions that use them, so
+``infomin --help`` starts in well under a second (``bench/cli_startup.py``,
+``tests/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ app = typer.Typer(
 def _register() -> None:
     import importlib
 
-    for mod in ("views", "train", "study", "learn"):
+    for mod in ("views", "train", "study", "learn", "ui"):
         try:
             m = importlib.import_module(f"infomin.cli.{mod}")
         except ModuleNotFoundError as e:  # a command group not written yet

@@ -2,9 +2,9 @@
 
 Configuration precedence: :class:`~infomin.config.TrainConfig` defaults, then
 ``--recipe NAME`` (:mod:`infomin.recipes`), then ``--config cfg.yaml``, then
-``--set key=value``, then the named flags. A recipe's view parameters (e.g. 24 px
+``--set key=value``, then the named flags. A recipe's view parameters (e.g. 16 px
 crops) are applied to the views too, unless they are a learned generator. The
-resolved config is printed and saved with the run (DESIGN.md principle 12).
+resolved config is printed and saved with the run.
 """
 
 from __future__ import annotations
@@ -16,20 +16,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from infomin.cli._common import user_errors
+from infomin.cli._common import parse_sets, user_errors
 from infomin.errors import InfominError, SpecError
 
 out = Console()
-
-
-def _parse_sets(items: list[str] | None) -> dict:
-    values = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SpecError("--set", item, "expected key=value (e.g. --set knn_k=50)")
-        key, raw = item.split("=", 1)
-        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-    return values
 
 
 def _metrics_table(metrics: dict[str, float]) -> Table:
@@ -48,11 +38,15 @@ def _recipe_views(recipe: str, views: str):
     """``views`` with the recipe's view parameters applied: a spec dict when they change it, else
     ``views`` itself (learned generators and URIs are left as they are)."""
     from infomin import recipes
-    from infomin.views.spec import has_weights, load_spec
+    from infomin.views import hub
+    from infomin.views.sources import resolve_source
 
-    if views.startswith(("runs:/", "models:/")) or has_weights(views):
+    if hub.is_uri(views):
         return views
-    spec = load_spec(views)
+    src = resolve_source(views)
+    if src.has_weights:
+        return views
+    spec = src.spec
     new = recipes.apply_views(recipe, spec)
     return views if new == spec else new
 
@@ -64,6 +58,8 @@ def train(
                                "CIFAR_CPU): its settings come first, then --config, --set and the flags."),
     dataset: str = typer.Option(None, help="colorful-moving-digits, cifar10, cifar10-npz, cifar100, "
                                 "stl10, npz:<path>, folder:<path>."),
+    data_root: str = typer.Option(None, "--data-root", help="Dataset folder (cifar10-npz arrays, torchvision "
+                                  "sets; default $INFOMIN_DATA_ROOT or ~/.cache/infomin/datasets)."),
     epochs: int = typer.Option(None, help="Training epochs."),
     encoder: str = typer.Option(None, help="convnet, resnet18, tv:<torchvision resnet>."),
     temperature: float = typer.Option(None, help="InfoNCE temperature tau."),
@@ -88,14 +84,14 @@ def train(
     """Train a contrastive model on VIEWS, score it, and record one MLflow run."""
     from infomin import recipes, tracking
     from infomin.config import TrainConfig
-    from infomin.pipeline import run_candidate
+    from infomin.protocols import run_candidate
 
     with user_errors():
-        flags = dict(dataset=dataset, epochs=epochs, encoder=encoder, temperature=temperature,
+        flags = dict(dataset=dataset, data_root=data_root, epochs=epochs, encoder=encoder, temperature=temperature,
                      device=device, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
                      train_subset=train_subset, test_subset=test_subset, nproc=nproc,
                      checkpoint_dir=checkpoint_dir)
-        overrides = {**_parse_sets(sets), **{k: v for k, v in flags.items() if v is not None}}
+        overrides = {**parse_sets(sets), **{k: v for k, v in flags.items() if v is not None}}
         if resume:
             overrides["resume"] = True
         if quiet:
@@ -127,7 +123,7 @@ def train(
         if not res.run_id or not res.metrics:   # torchrun: ranks other than 0 stay quiet
             return
         out.print(_metrics_table(res.metrics))
-        out.print(f"MLflow run: [bold]{res.run_id}[/]  ({tracking.tracking_uri(tracking_uri)})",
+        out.print(f"MLflow run: [bold]{res.run_id}[/]  ({tracking.display_uri(tracking_uri)})",
                   highlight=False, soft_wrap=True)
         out.print(f"browse it:  {tracking.ui_command(tracking_uri)}", highlight=False, soft_wrap=True)
 
@@ -141,7 +137,7 @@ def evaluate(
     log: bool = typer.Option(False, "--log", help="Also log the metrics to the run."),
 ) -> None:
     """Re-probe the encoder saved by run RUN_ID (safetensors) on its dataset."""
-    from infomin.pipeline import evaluate_run
+    from infomin.protocols import evaluate_run
 
     with user_errors():
         if probe is not None and probe not in ("sklearn", "torch"):

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from infomin.cli._common import user_errors
 from infomin.errors import SpecError
-from infomin.seeding import make_generator
+
+if TYPE_CHECKING:  # torch is imported by the commands that draw images, not when commands register
+    import torch
 
 out = Console()
 
@@ -33,6 +34,8 @@ class ImageSource(str, enum.Enum):
 
 def _sample_photos(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
     """``n`` random square crops of scikit-learn's two bundled photos, resized to ``size`` (antialiased)."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_sample_images
 
     photos = [torch.from_numpy(im.copy()).permute(2, 0, 1).float() / 255 for im in load_sample_images().images]
@@ -51,6 +54,8 @@ def _sample_photos(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
 
 def _digits(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
     """scikit-learn's 8x8 digits, upsampled, painted with a random foreground and background colour."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -63,6 +68,9 @@ def _digits(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
 
 
 def _cifar(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     from infomin import data
 
     ds = data.load("cifar10-npz", split="test")
@@ -75,6 +83,8 @@ def _cifar(n: int, size: int, rng: torch.Generator) -> torch.Tensor:
 
 def load_images(source: str, n: int, size: int, seed: int) -> torch.Tensor:
     """``n`` RGB images (n, 3, size, size) in [0, 1] from ``source`` (sample | digits | cifar)."""
+    from infomin.seeding import make_generator
+
     rng = make_generator(seed)
     if source == "sample":
         return _sample_photos(n, size, rng)
@@ -92,14 +102,24 @@ def load_images(source: str, n: int, size: int, seed: int) -> torch.Tensor:
 def render_preset(spec: str, path: Path, *, n: int = 8, seed: int = 0, source: str = "sample",
                   size: int = 64) -> Path:
     """Build ``spec`` (preset name or YAML path), draw views of real images, save the grid."""
+    import torch
+
     from infomin.views import build
-    from infomin.views.render import save_grid, view_channel_names
+    from infomin.views.render import save_grid
 
     gen = build(spec)
-    x = load_images(source, n, size, seed)
     with torch.no_grad():
-        pair = gen(x, generator=seed)
-    names = view_channel_names(gen)
+        if gen.source == "dataset":   # re-renders the toy's items from their factors
+            from infomin import data as D
+
+            ds = D.load("colorful-moving-digits", split="test", subset=max(n, 10), seed=seed)
+            idx = torch.arange(n)
+            x = ds.batch(idx)
+            pair = gen.pairs(ds)(idx, torch.Generator().manual_seed(seed))
+        else:
+            x = load_images(source, n, size, seed)
+            pair = gen(x, rng=seed)
+    names = gen.channel_names
     title = f"{spec}  ({gen.kind}, channels {gen.channels[0]} | {gen.channels[1]})"
     return save_grid(x, pair, path, n=n, title=title, channel_names=names)
 

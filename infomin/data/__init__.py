@@ -3,16 +3,16 @@
 :func:`load` returns an in-memory :class:`ImageDataset` (uint8 images indexed per batch on
 the training device); :func:`stream` returns a :class:`FolderStream` for image folders too
 large for memory; :func:`iter_batches` yields float batches from either. Views are made
-afterwards, batched on the device, by :mod:`infomin.views` (or, for the toy,
-:class:`infomin.data.toy.FactorPairs`).
+afterwards, batched on the device, by :mod:`infomin.views` (for the toy also by
+re-rendering items from their factors: the ``shared_factors`` view kind).
 
 Names:
 
 ==========================  =================================================================
 ``colorful-moving-digits``  InfoMin's toy (arXiv 2005.10243 sec. 3.1) from sklearn data, offline;
                             factors digit / background / position; 5,000 train / 1,000 test
-``cifar10-npz``             real CIFAR-10 arrays in ``../shared/data`` (30,000 train / 10,000
-                            test); ``$INFOMIN_SHARED_DATA`` or ``root`` overrides the folder
+``cifar10-npz``             CIFAR-10 as npz arrays (``cifar10_{train,test}.npz``) in ``root``
+                            (default ``$INFOMIN_DATA_ROOT`` or ``~/.cache/infomin/datasets``)
 ``cifar10``, ``cifar100``   torchvision, from ``root`` (``download=True`` to fetch)
 ``stl10``                   torchvision, 96 px; splits train / test / unlabeled
 ``npz:<path>``              ``images`` uint8 (N, H, W, C) + ``labels`` (+ ``classes``);
@@ -35,19 +35,18 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from infomin.data.arrays import load_cifar10_npz, load_npz, shared_data_dir
+from infomin.data.arrays import default_root, load_cifar10_npz, load_npz
 from infomin.data.base import ImageDataset, balanced_indices
 from infomin.data.torchvision_sets import FolderStream, load_folder, load_torchvision
-from infomin.data.toy import ColorfulMovingDigits, FactorPairs, colorful_moving_digits
+from infomin.data.toy import DEFAULT_SIZES, SPLITS, ColorfulMovingDigits, colorful_moving_digits
 from infomin.errors import SpecError, check_int
 
 NAMES: tuple[str, ...] = ("colorful-moving-digits", "cifar10-npz", "cifar10", "cifar100", "stl10",
                           "npz:<path>", "folder:<path>")
 
 __all__ = [
-    "NAMES", "ColorfulMovingDigits", "FactorPairs", "FolderStream", "ImageDataset",
-    "balanced_indices", "colorful_moving_digits", "iter_batches", "load", "load_npz",
-    "shared_data_dir", "stream",
+    "NAMES", "ColorfulMovingDigits", "FolderStream", "ImageDataset", "balanced_indices",
+    "colorful_moving_digits", "default_root", "iter_batches", "load", "load_npz", "stream",
 ]
 
 
@@ -59,8 +58,8 @@ def load(name: str, *, split: str = "train", root: str | os.PathLike | None = No
     Args:
         name: one of :data:`NAMES`.
         split: ``"train"`` or ``"test"`` (STL-10 also ``"unlabeled"``).
-        root: where torchvision sets live (default ``$INFOMIN_DATA_ROOT`` or
-            ``~/.cache/infomin/datasets``); the folder of the ``cifar10-npz`` arrays.
+        root: the dataset folder of torchvision sets and of the ``cifar10-npz`` arrays
+            (default ``$INFOMIN_DATA_ROOT`` or ``~/.cache/infomin/datasets``).
         subset: keep a class-balanced random subset of this size (seeded by ``seed``).
         seed: seeds the subset and the toy's rendering.
         download: allow torchvision to download (default: never touch the network).
@@ -71,8 +70,6 @@ def load(name: str, *, split: str = "train", root: str | os.PathLike | None = No
     if subset is not None:
         check_int("subset", subset, 1)
     if name == "colorful-moving-digits":
-        from infomin.data.toy import DEFAULT_SIZES, SPLITS
-
         if split not in SPLITS:
             raise SpecError("split", split, choices=SPLITS)
         n = DEFAULT_SIZES[split]

@@ -1,4 +1,4 @@
-"""Datasets stored as NumPy ``.npz`` arrays, including the real CIFAR-10 arrays in ``../shared/data``.
+"""Datasets stored as NumPy ``.npz`` arrays, including CIFAR-10 as arrays (``cifar10-npz``).
 
 An npz file holds ``images`` uint8 (N, H, W, C) (or (N, H, W) grayscale) and ``labels``
 integer (N,), optionally ``classes`` (a string array). It is read with
@@ -21,14 +21,12 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "truck")
 
 
-def shared_data_dir() -> Path:
-    """``$INFOMIN_SHARED_DATA``, else ``shared/data`` beside the repository (``<repo>/../shared/data``)."""
-    env = os.environ.get("INFOMIN_SHARED_DATA")
-    if env:
-        return Path(env)
-    import infomin
+DATA_ENV = "INFOMIN_DATA_ROOT"
 
-    return Path(infomin.__file__).resolve().parents[2] / "shared" / "data"
+
+def default_root() -> Path:
+    """Where datasets live by default: ``$INFOMIN_DATA_ROOT``, else ``~/.cache/infomin/datasets``."""
+    return Path(os.environ.get(DATA_ENV, "~/.cache/infomin/datasets")).expanduser()
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
@@ -66,12 +64,17 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
 
 
 def load_cifar10_npz(split: str = "train", root: str | os.PathLike | None = None) -> ImageDataset:
-    """The real CIFAR-10 arrays: ``cifar10_train.npz`` (30,000, class-balanced) or
-    ``cifar10_test.npz`` (10,000) from ``root`` (default :func:`shared_data_dir`)."""
+    """CIFAR-10 as arrays: ``cifar10_train.npz`` and ``cifar10_test.npz`` (``images`` uint8
+    NHWC, ``labels``, ``classes``) in ``root`` (default :func:`default_root`).
+
+    Any subset of CIFAR-10 saved in that layout works (for example
+    ``np.savez_compressed("cifar10_test.npz", images=x, labels=y, classes=names)``
+    from torchvision's ``CIFAR10``); it is read without unpickling."""
     check_choice("split", split, ("train", "test"))
-    folder = Path(root) if root is not None else shared_data_dir()
+    folder = Path(root).expanduser() if root is not None else default_root()
     path = folder / f"cifar10_{split}.npz"
     if not path.is_file():
-        raise SpecError("root", str(folder), f"{path.name} not found there; set INFOMIN_SHARED_DATA "
-                        "or pass root= to the folder holding cifar10_train.npz / cifar10_test.npz")
+        raise SpecError("root", str(folder), f"{path.name} not found there; set {DATA_ENV} "
+                        "or pass root= (--data-root) to the folder holding cifar10_train.npz / "
+                        "cifar10_test.npz")
     return load_npz(path, name="cifar10-npz")

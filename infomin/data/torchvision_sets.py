@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infomin.data.arrays import default_root
 from infomin.data.base import ImageDataset
 from infomin.errors import SpecError, check_choice, check_int
+from infomin.seeding import derive_seed
 
 TORCHVISION_SETS: tuple[str, ...] = ("cifar10", "cifar100", "stl10")
 SPLITS = {"cifar10": ("train", "test"), "cifar100": ("train", "test"),
@@ -27,9 +29,6 @@ MAX_IN_MEMORY_BYTES = 4 * 2**30
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-def default_root() -> Path:
-    """``$INFOMIN_DATA_ROOT``, else ``~/.cache/infomin/datasets``."""
-    return Path(os.environ.get("INFOMIN_DATA_ROOT", "~/.cache/infomin/datasets")).expanduser()
 
 
 def load_torchvision(name: str, split: str = "train", root: str | os.PathLike | None = None,
@@ -116,8 +115,6 @@ class FolderStream:
 
     def loader(self, batch_size: int, rng: torch.Generator, *, drop_last: bool = True,
                pin_memory: bool = False) -> torch.utils.data.DataLoader:
-        from infomin.seeding import derive_seed
-
         g = torch.Generator().manual_seed(derive_seed(rng))
         return torch.utils.data.DataLoader(
             self.dataset, batch_size=batch_size, shuffle=True, generator=g, drop_last=drop_last,

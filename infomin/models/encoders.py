@@ -4,7 +4,7 @@ Names (see :func:`build_encoder`):
 
 * ``"convnet"``: a small 4-block conv net (conv3x3-BN-ReLU, strides 1, 2, 2, 2, global
   average pool). About 0.4 M parameters at the default width; the encoder used for CPU
-  studies and tests (DESIGN.md: ResNet-18 trains at ~12-15 img/s on a 2-core CPU).
+  studies and tests (ResNet-18 is for GPUs: see README, Performance).
 * ``"convnet-512"``: the same net with a 1x1 conv-BN-ReLU from 256 to 512 channels before
   the pool (``convnet(out_dim=512)``): twice the features for the linear probe for one
   1x1 conv on the last (4 x 4 at 32 px) feature map; the encoder of the CPU recipe

@@ -104,6 +104,19 @@ class ContrastiveModel(nn.Module):
         as in SimCLR's linear evaluation."""
         return self.encoders[self._check_view(view)](x)
 
+    def representation(self, u1: Tensor, u2: Tensor) -> Tensor:
+        """The frozen representation of evaluation inputs ``(u1, u2)`` (a generator's
+        ``eval_inputs``): the shared encoder's features of ``u1``, or the two encoders'
+        features concatenated (CMC: "we concatenate the features of the L and ab
+        encoders", arXiv 1906.05849, Sec. 4.1). (N, out_dim) or (N, 2 * out_dim)."""
+        if self.shared:
+            return self.features(u1, 0)
+        return torch.cat([self.features(u1, 0), self.features(u2, 1)], dim=1)
+
+    @property
+    def representation_dim(self) -> int:
+        return self.out_dim * (1 if self.shared else 2)
+
     def project(self, x: Tensor, view: int = 0) -> Tensor:
         """L2-normalised projection z (N, proj_dim) of one view."""
         i = self._check_view(view)

@@ -1,24 +1,34 @@
-"""Running a study: one coordinator, W worker processes, a reaper, one MLflow child run per trial.
+"""Running a study: one coordinator, W supervised worker processes, a reaper, one MLflow child run per trial.
 
 The order of events answers the races measured in issue 4 (Optuna 5.0, MLflow 3.17):
 
 1. The **coordinator** validates the study module (:func:`~infomin.search.spec.check_study`),
-   opens the storage (an unreachable URL fails here, before anything runs), creates the
-   Optuna study (``load_if_exists``: re-running continues it), the MLflow store, the
-   experiment (artifacts under ``<out>/mlartifacts`` for local stores) and the parent run,
-   and enqueues the baselines. Workers that created a fresh storage at the same moment
-   crashed (SQLite 7 of 8 workers, PostgreSQL 4 of 8), and MLflow's ``set_experiment``
-   race filed runs under ``Default``: so workers only *load* the study and receive the
-   experiment and parent run ids explicitly.
-2. **Workers** are processes (``spawn``), each with ``cores // W`` torch threads, or one
-   per GPU (``CUDA_VISIBLE_DEVICES``). Each loops: ask the storage whether the budget is
-   spent (:func:`budget_state`), run one trial, repeat. ``--workers 1`` runs in-process.
-3. A **reaper** thread in the coordinator calls :func:`optuna.storages.fail_stale_trials`
-   every few seconds: Optuna only looks for stale trials when a live worker starts its
-   next trial, so with minute-long trials a dead worker's trial would wait minutes. A
-   stale trial is failed, re-enqueued (:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`),
-   its reason recorded and its MLflow run, which MLflow would leave RUNNING forever,
-   closed as FAILED (:class:`StaleTrialHandler`).
+   opens the storage (an unreachable URL fails here, before anything runs) and, under a
+   creation lock shared by all coordinators, creates or loads the Optuna study, takes the
+   next *session* number, creates the MLflow store, the experiment (artifacts under
+   ``<out>/mlartifacts`` for local stores) and the parent run, and enqueues the baselines
+   and grid points. Workers that created a fresh storage at the same moment crashed
+   (SQLite 7 of 8 workers, PostgreSQL 4 of 8), and MLflow's ``set_experiment`` race filed
+   runs under ``Default``: so workers only *load* the study and receive the experiment
+   and parent run ids explicitly.
+2. **Workers** are processes (``spawn``, :mod:`~infomin.search.supervise`), each with
+   ``cores // W`` torch threads, or one per GPU (``CUDA_VISIBLE_DEVICES``); they exit when
+   their coordinator dies, and one that dies is replaced while trials remain. Each loops
+   (:class:`Worker`): under a cross-process gate, ask the storage whether the budget is
+   spent (:func:`~infomin.search.trials.budget_state`), ask for a trial and record its
+   first heartbeat; then train with a heartbeat thread; then tell the result.
+   ``--workers 1`` runs in-process. Each worker's sampler has its own seed, derived from
+   the study's seed, the session and the worker (:func:`sampler_seed`): coordinators
+   started together, or one after another, never draw the same random candidates.
+3. A **reaper** thread in the coordinator (:class:`~infomin.search.reaper.Reaper`) carries
+   on the trials of dead workers every few seconds: recovered from MLflow when training
+   had finished, else retried.
+
+Every storage and MLflow call goes through :mod:`infomin.retry`: an outage (a PostgreSQL
+restart, a SQLite file locked for minutes, a tracking server restart) pauses the study
+instead of ending it, for up to ``patience`` seconds per call. A trial that finishes
+training while the storage is away keeps its result and tells it when the storage
+returns; if a reaper failed it meanwhile, the result goes to its follower.
 
 Each trial is a child MLflow run (tags ``infomin.study``, ``infomin.trial``); its id is
 the trial's user attribute ``mlflow_run_id``; per-epoch ``eval/knn_acc`` values are the
@@ -30,42 +40,88 @@ study goes on.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import math
-import multiprocessing as mp
 import numbers
 import os
 import socket
-import threading
+import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infomin.errors import InfominError, SpecError
+from infomin.errors import InfominError, SpecError, has_secret, redact
+from infomin.retry import (
+    PATIENCE_S,
+    STORAGE,
+    TRACKING,
+    Unavailable,
+    describe,
+    is_transient,
+    set_log,
+)
 from infomin.search import storage as st
+from infomin.search import trials as tr
+from infomin.search.naming import (  # noqa: F401 - re-exported: the CLI and tests read them here
+    PARENT_COLOR,
+    name_width,
+    param_label,
+    result_line,
+    trial_color,
+    trial_note,
+    trial_run_name,
+)
+from infomin.search.reaper import Heartbeat, Reaper, StaleTrialHandler
 from infomin.search.spec import Study, check_study, load_study
+from infomin.search.supervise import (
+    Death,
+    Supervisor,
+    die_with_parent,
+    ignore_signals,
+    signal_name,
+    signals_interrupt,
+)
+from infomin.search.trials import (  # noqa: F401 - re-exported: the CLI and tests read them here
+    A_REASON,
+    A_RUN,
+    A_RUN_NAME,
+    A_SESSION,
+    A_WORKER,
+    S_EXP,
+    S_PARENT,
+    S_URI,
+    budget_state,
+    fail_reason,
+    trial_run_id,
+)
+from infomin.stores import NOTE_TAG, RUN_COLOR_TAG
 
 INTERMEDIATE = "eval/knn_acc"
 OUT_ROOT = "infomin-out"
-#: user-attribute / study-attribute keys
-A_RUN = "mlflow_run_id"
-A_REASON = "fail_reason"
-A_WORKER = "worker"
-A_INTERRUPTED = "interrupted"
-S_URI, S_EXP, S_PARENT = "infomin.tracking_uri", "infomin.experiment_id", "infomin.parent_run_id"
+#: seconds an interrupted worker spends recording its trial before it exits
+INTERRUPT_PATIENCE_S = 10.0
 
 
-class TrialFailed(InfominError):
-    """A trial whose result cannot be used (missing, non-real, NaN or infinite objective)."""
+class StudyIncomplete(InfominError):
+    """The study stopped before its budget was spent (workers kept dying, the storage stayed away)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: StudyResult):
+        super().__init__(message)
+        self.result = result
 
 
 # -- samplers and pruners ------------------------------------------------------------------
 
 def make_sampler(study: Study, seed: int):
-    """The study's sampler, seeded (each worker passes its own derived seed)."""
+    """The study's sampler, seeded (each worker passes its own :func:`sampler_seed`)."""
     import optuna
 
     spec = study.spec
@@ -74,8 +130,7 @@ def make_sampler(study: Study, seed: int):
     if spec.sampler == "grid":
         return optuna.samplers.GridSampler({k: list(v) for k, v in spec.grid.items()}, seed=seed)
     if spec.sampler == "qmc":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with tr.quiet_optuna():
             return optuna.samplers.QMCSampler(seed=seed, scramble=True)
     n_startup = spec.n_startup_trials
     if n_startup is None:
@@ -96,122 +151,30 @@ def make_pruner(study: Study):
     return optuna.pruners.NopPruner()
 
 
-def worker_seed(seed: int, rank: int) -> int:
-    """Distinct sampler seeds per worker (identical seeds would propose identical random trials)."""
-    return seed if rank == 0 else (seed * 1_000_003 + rank * 7919) % (2**31 - 1)
+def sampler_seed(seed: int, session: int, rank: int, incarnation: int = 0) -> int:
+    """The sampler seed of one worker process: distinct for every coordinator run (``session``,
+    counted in the storage), worker ``rank`` and replacement (``incarnation``).
 
+    Issue 10 measured what identical seeds do: ``-n 2`` then ``-n 4`` re-ran trials 0-1's
+    parameters as trials 2-3, and two coordinators on one study repeated 4 of 8 settings.
+    The first worker of the first session keeps the study's own seed, so a study run once
+    with one worker is reproducible from its ``seed`` alone; every seed is a pure function
+    of these four numbers, so a sequence of commands replays exactly.
 
-# -- the budget shared by all workers --------------------------------------------------------
-
-def budget_state(optuna_study: Any, n_trials: int) -> str:
-    """``"go"``, ``"wait"`` or ``"done"`` for a worker about to start a trial.
-
-    A trial counts once finished (COMPLETE, PRUNED or FAIL) unless it was retried (then its
-    retry counts) or interrupted by Ctrl-C (re-running the command replaces it). With WAITING trials (baselines, retries) a worker always goes; when the
-    finished plus running trials reach the budget it waits, since a running trial whose
-    worker died will come back as a WAITING retry.
+    >>> sampler_seed(0, 0, 0), sampler_seed(0, 1, 0) != sampler_seed(0, 0, 1)
+    (0, True)
     """
-    from optuna.trial import TrialState
-
-    trials = optuna_study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    finished = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-                   and t.number not in retried and not t.user_attrs.get(A_INTERRUPTED))
-    if finished >= n_trials:
-        return "done"
-    if any(t.state == TrialState.WAITING for t in trials):
-        return "go"
-    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-    return "wait" if finished + running >= n_trials else "go"
+    if (session, rank, incarnation) == (0, 0, 0):
+        return seed
+    digest = hashlib.blake2b(f"{seed}:{session}:{rank}:{incarnation}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % (2**31 - 1)
 
 
-def study_attr(optuna_study: Any, key: str, default: Any = None) -> Any:
-    return optuna_study.user_attrs.get(key, default)
-
-
-def fail_reason(optuna_study: Any, trial: Any) -> str | None:
-    """The stored reason a trial failed (trial attribute, or the study's for reaped trials)."""
-    return trial.user_attrs.get(A_REASON) or optuna_study.user_attrs.get(f"{A_REASON}:{trial.number}")
-
-
-# -- stale trials ----------------------------------------------------------------------------
-
-class StaleTrialHandler:
-    """Heartbeat-stale callback: retry the trial, record why, close its MLflow run FAILED.
-
-    Optuna fails a stale trial before calling this, and a finished trial's user attributes
-    are read-only, so the reason is stored on the study as ``fail_reason:<number>`` (read
-    back by :func:`fail_reason`). Runs in whichever process reaps first (a coordinator's
-    reaper or a worker starting its next trial).
-    """
-
-    def __init__(self, grace_period: int | None, max_retry: int = 2):
-        import optuna
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-        self.grace_period = grace_period
-
-    def __call__(self, optuna_study: Any, trial: Any) -> None:
-        import optuna
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self.retry(optuna_study, trial)
-        worker = trial.user_attrs.get(A_WORKER, "?")
-        reason = (f"worker {worker} stopped sending heartbeats for over {self.grace_period} s "
-                  f"(killed or lost); trial {trial.number} re-enqueued")
-        try:
-            optuna_study.set_user_attr(f"{A_REASON}:{trial.number}", reason)
-        except Exception:  # noqa: BLE001 - recording the reason must not stop the reaper
-            pass
-        uri, exp = study_attr(optuna_study, S_URI), study_attr(optuna_study, S_EXP)
-        if uri and exp:
-            _close_trial_run(uri, exp, optuna_study.study_name, trial.number, "FAILED", reason)
-
-
-def _close_trial_run(uri: str, experiment_id: str, study_name: str, number: int, status: str,
-                     reason: str | None, run_id: str | None = None) -> str | None:
-    from infomin import tracking
-
-    try:
-        run_id = run_id or tracking.find_trial_run(experiment_id, study_name, number, uri=uri)
-        if run_id is not None:
-            tracking.end_run(run_id, status, reason, uri=uri)
-        return run_id
-    except Exception:  # noqa: BLE001 - an unreachable tracking server must not kill the study
-        return run_id
-
-
-def reap(optuna_study: Any) -> None:
-    """One pass of :func:`optuna.storages.fail_stale_trials` (warnings silenced)."""
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(optuna_study)
-
-
-class Reaper(threading.Thread):
-    """Fail stale trials every ``period`` seconds until stopped."""
-
-    def __init__(self, optuna_study: Any, period: float):
-        super().__init__(name="infomin-reaper", daemon=True)
-        self.optuna_study, self.period = optuna_study, period
-        self._stop_event = threading.Event()
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.period):
-            try:
-                reap(self.optuna_study)
-            except Exception as e:  # noqa: BLE001 - a transient DB error: try again next period
-                self.errors.append(f"{type(e).__name__}: {e}")
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=30)
+def worker_sampler(study: Study, session: int, rank: int, incarnation: int = 0):
+    """QMC is the exception: every worker must share one scrambled sequence (Optuna counts the
+    samples drawn in the storage, under the gate), so it keeps the study's seed."""
+    seed = study.spec.seed if study.spec.sampler == "qmc" else sampler_seed(study.spec.seed, session, rank, incarnation)
+    return make_sampler(study, seed)
 
 
 # -- one trial -------------------------------------------------------------------------------
@@ -227,109 +190,126 @@ class WorkerArgs:
     experiment_id: str
     parent_run_id: str
     n_trials: int
+    session: int = 0
     rank: int = 0
+    incarnation: int = 0
     threads: int = 1
     cuda_device: int | None = None
     heartbeat_interval: int | None = st.HEARTBEAT
     grace_period: int | None = st.GRACE
     poll_s: float = 1.0
+    patience: float = PATIENCE_S
+    coordinator_pid: int | None = None
+    verbose: bool = False
+
+
+@dataclass
+class Outcome:
+    """How one trial ended, as the worker tells the storage."""
+
+    state: Any  # optuna.trial.TrialState
+    value: float | None = None
+    reason: str | None = None
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    retry: bool = False  # failed by the infrastructure (a store that did not answer), not by itself
 
 
 class Objective:
-    """The Optuna objective: ``suggest`` -> views + config -> train and score -> checked value."""
+    """``suggest`` -> views + config -> train and score -> a checked :class:`Outcome`.
+
+    Never raises for a bad trial (its reason goes to the trial and its MLflow run); only an
+    interrupt (``KeyboardInterrupt``) or a storage gone for longer than the patience
+    (:class:`~infomin.retry.Unavailable`) propagate.
+    """
 
     def __init__(self, study: Study, args: WorkerArgs, run: Callable[..., Any] | None = None):
         self.study, self.args = study, args
         self.run = run or study.run or _run_candidate
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.on_start: Callable[[], None] | None = None
 
-    def __call__(self, trial: Any) -> float:
+    def __call__(self, trial: Any) -> Outcome:
         import optuna
+        from optuna.trial import TrialState
 
-        if self.on_start is not None:
-            self.on_start()
-        a, name, number = self.args, self.args.study_name, trial.number
-        trial.set_user_attr(A_WORKER, self.worker)
-        trial.set_user_attr(A_RUN, None)  # a retried trial inherits the dead trial's attributes
-        retry_of = _system_attrs(trial).get("failed_trial")
-        tags = {"infomin.study": name, "infomin.trial": number, "infomin.worker": self.worker,
-                "infomin.study_file": Path(a.study_path).name}
-        if retry_of is not None:
-            tags["infomin.retry_of"] = retry_of
+        a, number = self.args, trial.number
+        tags = self._tags(trial)
         run_id: list[str | None] = [None]
+        run_name = trial_run_name(number, trial.params, width=name_width(a.n_trials))
         try:
             views, config = self.study.candidate(trial)
             config = config.replace(progress=False)
-            trial.set_user_attr("views", views)
-            trial.set_user_attr("train", {k: v for k, v in config.to_dict().items()
-                                          if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
-                                                   "dataset", "lr", "proj_dim")})
+            run_name = trial_run_name(number, trial.params, width=name_width(a.n_trials))  # now with its params
+            tags[NOTE_TAG] = trial_note(a.study_name, number, trial.params, views, self.study.spec.metric,
+                                        self.study.spec.direction)
+            tr.set_trial_attr(trial, A_RUN_NAME, run_name)   # optuna-dashboard shows it next to the run id
+            tr.set_trial_attr(trial, "views", views)
+            tr.set_trial_attr(trial, "train", {k: v for k, v in config.to_dict().items()
+                                               if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
+                                                        "dataset", "lr", "proj_dim", "seed", "test_subset")})
 
             def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
                 if run_id[0] is None:
                     run_id[0] = _find_run(a, number)
-                    if run_id[0] is not None:
-                        trial.set_user_attr(A_RUN, run_id[0])
+                    if run_id[0] is not None:  # early, for a worker killed mid-trial; set again at the end
+                        with contextlib.suppress(Unavailable):
+                            tr.set_trial_attr(trial, A_RUN, run_id[0], patience=0)
                 value = metrics.get(INTERMEDIATE)
-                if value is not None and math.isfinite(float(value)):
-                    trial.report(float(value), int(epoch))
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
+                if value is not None and math.isfinite(float(value)) and _report(trial, float(value), int(epoch)):
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
 
             result = self.run(views, config, experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
-                              run_name=f"{name}/trial-{number}", tags=tags, on_epoch=on_epoch,
+                              run_name=run_name, tags=tags, on_epoch=on_epoch,
                               tracking_uri=a.tracking_uri)
         except optuna.TrialPruned as e:
-            rid = _close_trial_run(a.tracking_uri, a.experiment_id, name, number, "KILLED", str(e) or "pruned",
-                                   run_id[0])
-            if rid is not None:
-                trial.set_user_attr(A_RUN, rid)
+            reason = str(e) or "pruned"
+            rid = _close_trial_run(a, number, "KILLED", reason, run_id[0])
+            return Outcome(TrialState.PRUNED, reason=reason, run_id=rid)
+        except Unavailable:
             raise
         except Exception as e:
             reason = _reason(e)
-            self._fail(trial, reason, run_id[0], tags)
-            raise
-        except KeyboardInterrupt:  # Ctrl-C: FAIL for Optuna, but not counted against the budget
-            trial.set_user_attr(A_REASON, "interrupted (KeyboardInterrupt)")
-            trial.set_user_attr(A_INTERRUPTED, True)
-            raise
+            if is_transient(e):  # e.g. the trainer's MLflow store locked beyond its own timeout
+                reason = f"{type(e).__name__}: {describe(e)} (a store did not answer)"
+            return Outcome(TrialState.FAIL, reason=reason, run_id=self._fail(trial, reason, run_id[0], tags, run_name),
+                           retry=is_transient(e))
         run_id[0] = getattr(result, "run_id", None) or run_id[0]
-        if run_id[0] is not None:
-            trial.set_user_attr(A_RUN, run_id[0])
         metrics = dict(getattr(result, "metrics", None) or {})
-        trial.set_user_attr("metrics", {k: float(v) for k, v in metrics.items()
-                                        if _is_real(v) and math.isfinite(float(v))})
+        clean = {k: float(v) for k, v in metrics.items() if _is_real(v) and math.isfinite(float(v))}
         value, problem = check_value(metrics, self.study.spec.metric)
         if problem is not None:
-            self._fail(trial, problem, run_id[0], tags)
-            raise TrialFailed(problem)
-        return value
+            return Outcome(TrialState.FAIL, reason=problem, metrics=clean,
+                           run_id=self._fail(trial, problem, run_id[0], tags, run_name))
+        if run_id[0] is not None:
+            _set_note(a, run_id[0], tags[NOTE_TAG] + "\n\n" + result_line(metrics, self.study.spec.metric))
+        return Outcome(TrialState.COMPLETE, value=value, run_id=run_id[0], metrics=clean)
 
-    def _fail(self, trial: Any, reason: str, run_id: str | None, tags: Mapping[str, Any]) -> None:
-        """Store the reason on the trial and on its MLflow run (one is created if training never started)."""
-        from infomin import tracking
+    def _tags(self, trial: Any) -> dict[str, Any]:
+        a = self.args
+        tags = {"infomin.study": a.study_name, "infomin.trial": trial.number, "infomin.worker": self.worker,
+                "infomin.study_file": Path(a.study_path).name, RUN_COLOR_TAG: trial_color(trial.number)}
+        retry_of = _system_attrs(trial).get("failed_trial")
+        if retry_of is not None:
+            tags["infomin.retry_of"] = retry_of
+        return tags
+
+    def _fail(self, trial: Any, reason: str, run_id: str | None, tags: Mapping[str, Any],
+              run_name: str) -> str | None:
+        """Store the reason on the trial and on its MLflow run (one is created if training never
+        started); returns the run id."""
+        from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
         a = self.args
-        try:
-            trial.set_user_attr(A_REASON, reason)
-        except Exception:  # noqa: BLE001
-            pass
-        rid = _close_trial_run(a.tracking_uri, a.experiment_id, a.study_name, trial.number, "FAILED", reason, run_id)
+        tr.set_trial_attr(trial, A_REASON, reason)
+        rid = _close_trial_run(a, trial.number, "FAILED", reason, run_id)
         if rid is None:  # failed before the trainer opened a run: still show it in MLflow
-            try:
+            with contextlib.suppress(Exception):
                 with tracking.start_run(experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
-                                        run_name=f"{a.study_name}/trial-{trial.number}", tags=tags,
+                                        run_name=run_name, tags=tags,
                                         uri=a.tracking_uri, end=False) as run:
                     rid = run.run_id
                 tracking.end_run(rid, "FAILED", reason, uri=a.tracking_uri)
-            except Exception:  # noqa: BLE001
-                rid = None
-        if rid is not None:
-            try:
-                trial.set_user_attr(A_RUN, rid)
-            except Exception:  # noqa: BLE001
-                pass
+        return rid
 
 
 def check_value(metrics: Mapping[str, Any], metric: str) -> tuple[float, str | None]:
@@ -365,69 +345,303 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _report(trial: Any, value: float, epoch: int) -> bool:
+    """Report an intermediate value; whether to prune. A storage that does not answer at once
+    skips the report (training goes on; the pruner sees fewer epochs)."""
+    import optuna
+
+    try:
+        tr.stored(trial.report, value, epoch, what=f"trial {trial.number}: report epoch {epoch}", patience=0)
+        return bool(tr.stored(trial.should_prune, what=f"trial {trial.number}: ask the pruner", patience=0))
+    except (Unavailable, optuna.exceptions.UpdateFinishedTrialError):
+        return False
+
+
 def _system_attrs(trial: Any) -> dict[str, Any]:
     """A live trial's system attributes (Optuna 5 dropped ``Trial.system_attrs``)."""
     attrs = getattr(trial, "system_attrs", None)
     if attrs is not None:
         return dict(attrs)
-    return dict(trial.study._storage.get_trial_system_attrs(trial._trial_id))
+    return dict(tr.stored(trial.study._storage.get_trial_system_attrs, trial._trial_id, what="read a trial"))
 
 
 def _find_run(a: WorkerArgs, number: int) -> str | None:
-    from infomin import tracking
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
     try:
-        return tracking.find_trial_run(a.experiment_id, a.study_name, number, uri=a.tracking_uri)
-    except Exception:  # noqa: BLE001
+        return TRACKING.call(tracking.find_trial_run, a.experiment_id, a.study_name, number, uri=a.tracking_uri,
+                             what="find a trial's run", patience=0)
+    except Exception:  # noqa: BLE001 - found again at the next epoch
         return None
 
 
+def _close_trial_run(a: WorkerArgs, number: int, status: str, reason: str | None,
+                     run_id: str | None = None) -> str | None:
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    try:
+        run_id = run_id or TRACKING.call(tracking.find_trial_run, a.experiment_id, a.study_name, number,
+                                         uri=a.tracking_uri, what="find a trial's run", patience=30)
+        if run_id is not None:
+            TRACKING.call(tracking.end_run, run_id, status, reason, uri=a.tracking_uri,
+                          what="close a trial's run", patience=30)
+        return run_id
+    except Exception:  # noqa: BLE001 - an unreachable tracking server must not kill the study
+        return run_id
+
+
+def _set_note(a: WorkerArgs, run_id: str, note: str) -> None:
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    with contextlib.suppress(Exception):  # a description must not fail a finished trial
+        TRACKING.call(tracking.Run(run_id, a.tracking_uri).set_tags, {NOTE_TAG: note},
+                      what="describe a trial's run", patience=30)
+
+
 def _run_candidate(views, config, **kwargs):
-    from infomin.pipeline import run_candidate
+    from infomin.protocols import run_candidate  # torch: workers only
 
     return run_candidate(views, config, **kwargs)
 
 
 # -- a worker --------------------------------------------------------------------------------
 
-def worker_main(args: WorkerArgs) -> int:
+class Worker:
+    """One worker's loop: claim a trial under the gate, train it with a heartbeat, tell the result.
+
+    Optuna's ``Study.optimize`` is not used: its trial loop let a storage error escape
+    from the heartbeat thread and from ``tell`` (an ``UnboundLocalError`` inside Optuna,
+    issue 10). Every step here goes through :func:`~infomin.search.trials.stored`.
+    """
+
+    def __init__(self, study: Study, args: WorkerArgs, optuna_study: Any, gate: st.Gate, reaper: Reaper,
+                 log: Callable[[str], None]):
+        self.study, self.args, self.optuna_study = study, args, optuna_study
+        self.gate, self.reaper, self.log = gate, reaper, log
+        self.objective = Objective(study, args)
+
+    def run(self) -> int:
+        """Run trials until the study's budget is spent. Returns the number of trials run."""
+        ran = 0
+        while True:
+            step = self.step()
+            if step == "done":
+                return ran
+            if step == "wait":  # a waiting worker is a reaper too (its coordinator may be gone)
+                self.reaper.reap_once()
+                time.sleep(self.args.poll_s)
+            if step == "ran":
+                ran += 1
+
+    def step(self) -> str:
+        """Claim and run one trial: ``"ran"``, ``"skipped"`` (a duplicate), ``"wait"`` or ``"done"``."""
+        from optuna.trial import TrialState
+
+        claimed = self._claim()
+        if isinstance(claimed, str):
+            return claimed
+        trial, duplicate = claimed
+        if duplicate is not None:
+            tr.set_trial_attr(trial, tr.A_DUPLICATE, duplicate)
+            tr.set_trial_attr(trial, A_REASON, f"its point already ran as trial {duplicate}")
+            self._tell(trial, Outcome(TrialState.FAIL, reason=f"its point already ran as trial {duplicate}"))
+            self.log(f"trial {trial.number} skipped: its point already ran as trial {duplicate}")
+            return "skipped"
+        t0 = time.perf_counter()
+        try:  # heartbeats until the result is told: a tell waiting out an outage keeps the trial alive
+            with Heartbeat(self.optuna_study._storage, trial._trial_id, self.args.heartbeat_interval):
+                outcome = self.objective(trial)
+                self._finish(trial, outcome, time.perf_counter() - t0)
+        except KeyboardInterrupt as e:
+            self._interrupted(trial, getattr(e, "reason", None) or "interrupted by SIGINT")
+            raise
+        return "ran"
+
+    def _claim(self) -> str | tuple[Any, int | None]:
+        """Under the gate: the budget, ``ask``, the first heartbeat, the owner; then a duplicate check."""
+        study, storage = self.optuna_study, self.optuna_study._storage
+        self.gate.acquire()
+        try:
+            state = budget_state(study, self.args.n_trials)
+            if state != "go":
+                return state
+            with tr.quiet_optuna():
+                trial = tr.stored(study.ask, what="ask for a trial")
+            tr.stored(storage.record_heartbeat, trial._trial_id, what=f"trial {trial.number}: first heartbeat")
+            for key, value in ((A_WORKER, self.objective.worker), (A_SESSION, self.args.session), (A_RUN, None)):
+                tr.set_trial_attr(trial, key, value)
+            me = tr.stored(storage.get_trial, trial._trial_id, what=f"trial {trial.number}: read it")
+            return trial, tr.duplicate_of(tr.get_trials(study), me)
+        finally:
+            self.gate.release()
+
+    def _tell(self, trial: Any, outcome: Outcome) -> Any:
+        from optuna.trial import TrialState
+
+        values = [outcome.value] if outcome.state == TrialState.COMPLETE else None
+        with tr.quiet_optuna():
+            return tr.stored(self.optuna_study.tell, trial, values, outcome.state, skip_if_finished=True,
+                             what=f"trial {trial.number}: record its result")
+
+    def _finish(self, trial: Any, outcome: Outcome, seconds: float) -> None:
+        """Record the outcome; a trial a reaper failed meanwhile passes its result to its follower."""
+        if outcome.run_id is not None:
+            tr.set_trial_attr(trial, A_RUN, outcome.run_id)
+        if outcome.metrics:
+            tr.set_trial_attr(trial, "metrics", outcome.metrics)
+        if outcome.retry:
+            tr.set_trial_attr(trial, tr.A_RETRY, True)
+        told = self._tell(trial, outcome)
+        if told.state != outcome.state:
+            self._hand_over(told, outcome, seconds)
+            return
+        if outcome.retry:  # counted like a dead worker, so a store that never answers cannot loop
+            self.reaper.handle(told, outcome.reason or "failed by a store", death=True)
+        else:
+            self.log(_trial_line(trial.number, outcome, trial.params, seconds))
+
+    def _hand_over(self, dead: Any, outcome: Outcome, seconds: float) -> None:
+        """Our trial was failed by a reaper (the storage was away longer than the grace period):
+        a COMPLETE result goes to its follower (claimed if still WAITING), nothing is lost."""
+        from optuna.trial import TrialState
+
+        n = dead.number
+        if outcome.state != TrialState.COMPLETE:
+            self.log(f"trial {n} {outcome.state.name} after {seconds:.1f} s, but a reaper had failed it meanwhile; "
+                     "its retry runs it again")
+            return
+        attrs = {"metrics": outcome.metrics, A_RUN: outcome.run_id, A_WORKER: self.objective.worker,
+                 tr.A_RECOVERED: n}
+        self.gate.acquire()
+        try:
+            follower = tr.follower_of(tr.get_trials(self.optuna_study), n)
+            if follower is None:
+                m = tr.add_follower(self.optuna_study, dead, TrialState.COMPLETE, value=outcome.value, user_attrs=attrs)
+            elif follower.state == TrialState.WAITING and self._complete(follower, outcome, attrs):
+                m = follower.number
+            elif follower.state == TrialState.COMPLETE:
+                m = follower.number
+            else:
+                self.log(f"trial {n} COMPLETE {outcome.value:.4f}, but its retry, trial {follower.number}, is "
+                         f"{follower.state.name} already (MLflow run {outcome.run_id} keeps this result)")
+                return
+        finally:
+            self.gate.release()
+        self.log(f"trial {n} COMPLETE {outcome.value:.4f} in {seconds:.1f} s, recorded as trial {m} "
+                 f"(a reaper had failed trial {n} while the storage was away)")
+
+    def _complete(self, waiting: Any, outcome: Outcome, attrs: dict[str, Any]) -> bool:
+        """Claim a WAITING follower and complete it with ``outcome``; ``False`` if another worker took it."""
+        from optuna.trial import TrialState
+
+        storage, tid = self.optuna_study._storage, waiting._trial_id
+        if not tr.stored(storage.set_trial_state_values, tid, TrialState.RUNNING, what="claim a retry"):
+            return False
+        for key, value in attrs.items():
+            tr.stored(storage.set_trial_user_attr, tid, key, value, what="copy a result")
+        tr.stored(storage.set_trial_state_values, tid, TrialState.COMPLETE, [outcome.value], what="copy a result")
+        return True
+
+    def _interrupted(self, trial: Any, reason: str) -> None:
+        """Fail the trial as interrupted and hand it to a retry (best effort: if this process dies
+        first, the trial is marked and any reaper's sweep retries it)."""
+        from optuna.trial import TrialState
+
+        ignore_signals()  # a second Ctrl-C or the coordinator's SIGTERM must not cut this short
+        handed = False
+        with contextlib.suppress(Exception):
+            for key, value in ((tr.A_RETRY, True), (A_REASON, reason)):
+                tr.set_trial_attr(trial, key, value, patience=INTERRUPT_PATIENCE_S)
+            with tr.quiet_optuna():
+                told = tr.stored(self.optuna_study.tell, trial, None, TrialState.FAIL, skip_if_finished=True,
+                                 what=f"trial {trial.number}: record the interrupt", patience=INTERRUPT_PATIENCE_S)
+            handed = self.reaper.handle(told, reason, death=False)  # logs "retried as trial M"
+        if not handed:
+            self.log(f"trial {trial.number} FAIL: {reason}; it runs again when the study is resumed")
+
+
+def _trial_line(number: int, outcome: Outcome, params: Mapping[str, Any], seconds: float) -> str:
+    from optuna.trial import TrialState
+
+    p = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    if outcome.state == TrialState.COMPLETE:
+        return f"trial {number} COMPLETE {outcome.value:.4f} ({p}) in {seconds:.1f} s"
+    run = f" (MLflow run {outcome.run_id})" if outcome.run_id else ""
+    return f"trial {number} {outcome.state.name}: {outcome.reason}{run}"
+
+
+def worker_main(args: WorkerArgs, log: Callable[[str], None] | None = None) -> int:
     """Run trials until the study's budget is spent (in a worker process, or in-process). Returns trials run."""
     import optuna
 
+    log = log or (lambda s: None)
     study = load_study(args.study_path)
     storage = st.open_storage(args.storage_url, heartbeat_interval=args.heartbeat_interval,
-                              grace_period=args.grace_period, on_stale=StaleTrialHandler(args.grace_period))
-    optuna_study = optuna.load_study(study_name=args.study_name, storage=storage,
-                                     sampler=make_sampler(study, worker_seed(study.spec.seed, args.rank)),
-                                     pruner=make_pruner(study))
-    objective = Objective(study, args)
-    gate = st.Gate(args.storage_url)
-    objective.on_start = gate.release  # the trial is RUNNING in the storage: others may ask now
-    ran = 0
+                              grace_period=args.grace_period, patience=args.patience)
+    optuna_study = tr.stored(optuna.load_study, study_name=args.study_name, storage=storage,
+                             sampler=worker_sampler(study, args.session, args.rank, args.incarnation),
+                             pruner=make_pruner(study), what="load the study")
+    gate = st.Gate(args.storage_url, patience=args.patience)
+    reaper = _reaper(optuna_study, study, args, gate, log)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            while True:
-                gate.acquire()
-                state = budget_state(optuna_study, args.n_trials)
-                if state == "done":
-                    return ran
-                if state == "wait":
-                    gate.release()
-                    reap(optuna_study)  # a waiting worker is a reaper too (its coordinator may be gone)
-                    time.sleep(args.poll_s)
-                    continue
-                try:
-                    optuna_study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
-                finally:
-                    gate.release()
-                ran += 1
+        return Worker(study, args, optuna_study, gate, reaper, log).run()
+    except KeyboardInterrupt:
+        if coordinator_gone(args):
+            close_parent_run(optuna_study, args, "KILLED",
+                             f"coordinator (pid {args.coordinator_pid}) died; rerun `infomin study run` to continue",
+                             log)
+        raise
     finally:
         gate.close()
 
 
+def coordinator_gone(args: WorkerArgs) -> bool:
+    """Whether this worker process outlived the coordinator that started it."""
+    return args.coordinator_pid not in (None, os.getpid()) and os.getppid() != args.coordinator_pid
+
+
+def _reaper(optuna_study: Any, study: Study, args: WorkerArgs, gate: st.Gate, log: Callable[[str], None]) -> Reaper:
+    handler = StaleTrialHandler(args.tracking_uri, args.experiment_id, args.study_name, study.spec.metric, log)
+    hb = args.heartbeat_interval or st.HEARTBEAT
+    return Reaper(optuna_study, handler, gate, period=max(0.5, hb / 2), settle=settle_time(hb),
+                  grace=float(args.grace_period or st.GRACE), log=log)
+
+
+def settle_time(heartbeat_interval: float) -> float:
+    """Seconds the storage must answer before a reaper may fail trials for missing heartbeats:
+    one heartbeat period, the 2 s retry of a failing heartbeat thread and PostgreSQL's 10 s
+    connect timeout."""
+    return float(heartbeat_interval) + 12.0
+
+
+def close_parent_run(optuna_study: Any, args: WorkerArgs, status: str, reason: str | None,
+                     log: Callable[[str], None]) -> None:
+    """End the study's parent MLflow run, unless trials of another coordinator are running."""
+    from optuna.trial import TrialState
+
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    try:
+        trials = tr.get_trials(optuna_study, patience=INTERRUPT_PATIENCE_S)
+        others = sorted(t.number for t in trials
+                        if t.state == TrialState.RUNNING and t.user_attrs.get(A_SESSION) != args.session)
+        if others:
+            log(f"parent run {args.parent_run_id} stays RUNNING: trials {others} of another coordinator are running")
+            return
+        TRACKING.call(tracking.end_run, args.parent_run_id, status, reason, uri=args.tracking_uri,
+                      what="close the parent run", patience=30)
+        if status == "FINISHED":
+            with contextlib.suppress(Exception):  # an earlier interrupted session's reason
+                tracking.client(args.tracking_uri).delete_tag(args.parent_run_id, tracking.FAILURE_TAG)
+    except Exception as e:  # noqa: BLE001 - closing the run must not hide why the study stopped
+        log(f"could not close parent run {args.parent_run_id}: {describe(e)}")
+
+
 def _worker_entry(args: WorkerArgs) -> None:  # pragma: no cover - runs in a child process
-    """A spawned worker: its tracking store, threads and GPU first, then :func:`worker_main`."""
+    """A spawned worker: dies with its coordinator; its tracking store, threads and GPU first,
+    then :func:`worker_main`; any error ends it in one line with an exit code."""
+    if args.coordinator_pid is not None:
+        die_with_parent(args.coordinator_pid)
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.cuda_device is not None:
@@ -435,17 +649,58 @@ def _worker_entry(args: WorkerArgs) -> None:  # pragma: no cover - runs in a chi
     import torch
 
     torch.set_num_threads(args.threads)
+    log = _printer(f"worker {args.rank}: ")
+    configure(log, args.patience)
+
+    def why(signum: int) -> str:
+        # The parent-death signal may come while the dying coordinator's other threads still hold
+        # us (the kernel sends it when the thread that started us exits): wait for the reparenting.
+        deadline = time.monotonic() + 1.0
+        while not coordinator_gone(args) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if coordinator_gone(args):
+            return f"its coordinator (pid {args.coordinator_pid}) died"
+        return f"interrupted by {signal_name(signum)}"
+
+    code = 0
     try:
-        worker_main(args)
-    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group; the coordinator reports
-        raise SystemExit(130) from None
+        with signals_interrupt(why):
+            worker_main(args, log)
+    except KeyboardInterrupt:
+        code = 130
+    except InfominError as e:
+        log(f"error: {e}")
+        code = e.exit_code
+    except Exception as e:  # noqa: BLE001 - one line; the traceback with --verbose
+        if args.verbose:
+            traceback.print_exc()
+        log(f"error: {type(e).__name__}: {describe(e)} (not a problem with your input; --verbose shows the traceback)")
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _printer(prefix: str) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        print(redact(f"{prefix}{line}"), flush=True)
+
+    return log
+
+
+def configure(log: Callable[[str], None] | None, patience: float) -> None:
+    """Process-wide: where storage outages are reported, how long calls wait, Optuna's logs off."""
+    import optuna
+
+    set_log(log)
+    STORAGE.patience = TRACKING.patience = float(patience)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 # -- the coordinator -------------------------------------------------------------------------
 
 @dataclass
 class StudyResult:
-    """What ``infomin study run`` prints: counts, the best trial, where things are."""
+    """What ``infomin study run`` prints: counts, the best trial, where things are, what went wrong."""
 
     name: str
     storage_url: str
@@ -459,7 +714,28 @@ class StudyResult:
     best_params: dict[str, Any] | None
     best_trial: int | None
     wall_s: float
-    dead_workers: list[str] = field(default_factory=list)
+    deaths: list[Death] = field(default_factory=list)
+    complete: bool = True
+    counted: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    superseded: int = 0
+    session: int = 0
+    retried: list[tuple[int, str]] = field(default_factory=list)
+    storage_outages: int = 0
+    longest_outage_s: float = 0.0
+
+    @property
+    def dead_workers(self) -> list[str]:
+        return [str(d) for d in self.deaths]
+
+
+@dataclass
+class _Setup:
+    optuna_study: Any
+    session: int
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
 
 
 def cpu_cores() -> int:
@@ -472,7 +748,8 @@ def cpu_cores() -> int:
 def run_study(source: str | Path, *, n_trials: int | None = None, workers: int = 1,
               storage: str | None = None, study_name: str | None = None, out: str | Path | None = None,
               heartbeat_interval: int = st.HEARTBEAT, grace_period: int = st.GRACE,
-              reap_every: float | None = None, log: Callable[[str], None] | None = None) -> StudyResult:
+              reap_every: float | None = None, patience: float = PATIENCE_S, verbose: bool = False,
+              log: Callable[[str], None] | None = None) -> StudyResult:
     """Create or continue a study and run it to ``n_trials`` with ``workers`` processes.
 
     Args:
@@ -487,14 +764,18 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
         heartbeat_interval, grace_period: seconds; a RUNNING trial without a heartbeat for
             ``grace_period`` is failed and retried.
         reap_every: reaper period in seconds (default ``heartbeat_interval / 2``).
+        patience: seconds any storage or MLflow call waits for its store to come back.
+        verbose: workers print tracebacks of unexpected errors.
+        log: receives one line per event (trials, outages, dead workers).
 
     Raises :class:`SpecError` / :class:`InfominError` for a bad module, budget or storage,
-    before any trial runs.
+    before any trial runs; :class:`StudyIncomplete` (with the result) when the budget was not
+    reached; ``KeyboardInterrupt`` after a SIGINT or SIGTERM, once the workers have recorded
+    their trials and the parent run is closed ``KILLED``.
     """
-    import optuna
-
     log = log or (lambda s: None)
     t0 = time.perf_counter()
+    configure(log, patience)
     study = load_study(source)
     check_study(study)
     name = study_name or study.name
@@ -505,81 +786,143 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
         raise SpecError("n_trials", budget, "expected an integer >= 1")
     if grace_period <= heartbeat_interval:
         raise SpecError("grace_period", grace_period, f"must exceed heartbeat_interval={heartbeat_interval}")
+    if study.spec.sampler == "grid" and budget > math.prod(len(v) for v in study.spec.grid.values()):
+        raise SpecError("n_trials", budget, f"the grid has {math.prod(len(v) for v in study.spec.grid.values())} "
+                        "points and each runs once")
     out = Path(out or Path(OUT_ROOT) / name).resolve()
     url = st.normalize_url(storage or st.default_storage_url())
-    handler = StaleTrialHandler(grace_period)
-    from infomin import tracking
-
-    with st.creation_lock(url):
-        rdb = st.open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                              on_stale=handler, create=True)
-        optuna_study = optuna.create_study(study_name=name, storage=rdb, direction=study.spec.direction,
-                                           sampler=make_sampler(study, study.spec.seed),
-                                           pruner=make_pruner(study), load_if_exists=True)
-        if optuna_study.direction.name.lower() != study.spec.direction:
-            raise SpecError("STUDY.direction", study.spec.direction,
-                            f"study {name!r} in {st.redact(url)} was created to "
-                            f"{optuna_study.direction.name.lower()}")
-        uri = tracking.prepare_store()
-        artifact_location = (out / "mlartifacts").as_uri() if tracking.is_local_store(uri) else None
-        experiment_id = tracking.get_or_create_experiment(name, artifact_location, uri=uri)
-        parent = tracking.study_parent_run(
-            experiment_id, name, uri=uri,
-            params={**{f"study.{k}": v for k, v in study.spec.to_dict().items() if k != "baselines"},
-                    "study.file": study.path.name},
-            tags={"mlflow.note.content": study.question, "infomin.storage": st.redact(url)})
-        attrs = optuna_study.user_attrs
-        for key, value in ((S_URI, uri), (S_EXP, experiment_id), (S_PARENT, parent)):
-            if key not in attrs:
-                optuna_study.set_user_attr(key, value)
-        if "infomin.study_file" not in attrs:
-            optuna_study.set_user_attr("infomin.study_file", str(study.path))
-            optuna_study.set_user_attr("infomin.question", study.question.splitlines()[0] if study.question else "")
-            optuna_study.set_user_attr("infomin.metric", study.spec.metric)
-            optuna_study.set_user_attr("infomin.fixed", dict(study.spec.fixed))
-            for params in study.spec.baselines:  # once, by the coordinator that created the study
-                optuna_study.enqueue_trial(dict(params), skip_if_exists=True)
-            if study.spec.sampler == "grid":
-                # Optuna's GridSampler picks "unvisited" grid points per worker, so two workers
-                # that ask at the same moment can draw the same point (seen here: a 5-point grid
-                # with 2 workers ran one point twice and skipped another). Enqueued trials are
-                # popped atomically from the storage, so each grid point runs exactly once.
-                keys = list(study.spec.grid)
-                for values in itertools.product(*(study.spec.grid[k] for k in keys)):
-                    optuna_study.enqueue_trial(dict(zip(keys, values, strict=True)), skip_if_exists=True)
-    out.mkdir(parents=True, exist_ok=True)
-
-    args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=uri,
-                       experiment_id=experiment_id, parent_run_id=parent, n_trials=budget, rank=r,
-                       heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                       **_placement(r, workers)) for r in range(workers)]
-    log(f"study {name}: {budget} trials, {workers} worker(s), storage {st.redact(url)}, "
-        f"tracking {uri} (experiment {experiment_id}, parent run {parent})")
-    reaper = Reaper(optuna_study, reap_every or max(0.5, heartbeat_interval / 2))
-    reaper.start()
-    dead: list[str] = []
-    status = "KILLED"
     try:
-        if workers == 1:
-            worker_main(args[0])
-        else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker_entry, args=(a,), name=f"infomin-worker-{a.rank}") for a in args]
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
-            dead = [f"{p.name} (pid {p.pid}) exit code {p.exitcode}" for p in procs if p.exitcode != 0]
-        status = "FINISHED"
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError("out", str(out), f"cannot create the study's folder ({e.strerror})") from None
+    setup = _create(study, name, url, out, heartbeat_interval, grace_period)
+    args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=setup.tracking_uri,
+                       experiment_id=setup.experiment_id, parent_run_id=setup.parent_run_id, n_trials=budget,
+                       session=setup.session, rank=r, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                       patience=patience, coordinator_pid=os.getpid(), verbose=verbose, **_placement(r, workers))
+            for r in range(workers)]
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    log(f"study {name} (session {setup.session}): {budget} trials, {workers} worker(s), storage {st.redact(url)}, "
+        f"tracking {tracking.display_uri(setup.tracking_uri)} (experiment {setup.experiment_id}, "
+        f"parent run {setup.parent_run_id})")
+    gate = st.Gate(url, patience=patience)
+    reaper = _reaper(setup.optuna_study, study, args[0], gate, log)
+    if reap_every:
+        reaper.period = reap_every
+    reaper.reap_once()  # retries of a previous session's interrupted trials go first
+    reaper.start()
+    deaths: list[Death] = []
+    try:
+        with signals_interrupt():
+            deaths = _run_workers(study, args, setup, log)
+    except KeyboardInterrupt as e:
+        close_parent_run(setup.optuna_study, args[0], "KILLED",
+                         f"{getattr(e, 'reason', None) or 'interrupted by SIGINT'}; "
+                         "rerun the same command to continue", log)
+        raise
+    except Unavailable as e:
+        close_parent_run(setup.optuna_study, args[0], "FAILED", describe(e), log)
+        raise Unavailable(f"{e}; nothing is lost: rerun the same command once it answers") from e
+    except Exception as e:
+        close_parent_run(setup.optuna_study, args[0], "FAILED", describe(e), log)
+        raise
     finally:
         reaper.stop()
-        # Trials of dead workers still RUNNING (every worker died) are reaped by the next run.
+        gate.close()
+    res = _result(setup, name, url, out, budget, time.perf_counter() - t0, deaths, reaper)
+    if res.complete:
+        close_parent_run(setup.optuna_study, args[0], "FINISHED", None, log)
+        return res
+    why = _why_incomplete(res)
+    close_parent_run(setup.optuna_study, args[0], "FAILED", why, log)
+    raise StudyIncomplete(why, res)
+
+
+def _create(study: Study, name: str, url: str, out: Path, heartbeat_interval: int, grace_period: int) -> _Setup:
+    """Under the creation lock: the Optuna study, a new session, the MLflow store, experiment and parent run."""
+    import optuna
+
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    with st.creation_lock(url):
+        with st.storage_errors(url):
+            rdb = st.open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, create=True)
+            optuna_study = optuna.create_study(study_name=name, storage=rdb, direction=study.spec.direction,
+                                               sampler=make_sampler(study, study.spec.seed),
+                                               pruner=make_pruner(study), load_if_exists=True)
+            if optuna_study.direction.name.lower() != study.spec.direction:
+                raise SpecError("STUDY.direction", study.spec.direction,
+                                f"study {name!r} in {st.redact(url)} was created to "
+                                f"{optuna_study.direction.name.lower()}")
+            session = int(optuna_study.user_attrs.get(tr.S_SESSIONS, 0))
+            optuna_study.set_user_attr(tr.S_SESSIONS, session + 1)
+        with tracking.store_errors():
+            uri = tracking.prepare_store()
+            artifact_location = (out / "mlartifacts").as_uri() if tracking.is_local_store(uri) else None
+            experiment_id = TRACKING.call(tracking.get_or_create_experiment, name, artifact_location, uri=uri,
+                                          what="create the experiment", patience=60)
+            parent = TRACKING.call(
+                tracking.study_parent_run, experiment_id, name, uri=uri, what="create the parent run", patience=60,
+                params={**{f"study.{k}": v for k, v in study.spec.to_dict().items() if k != "baselines"},
+                        "study.file": study.path.name},
+                tags={NOTE_TAG: study.question, "infomin.storage": st.redact(url), RUN_COLOR_TAG: PARENT_COLOR})
+            with contextlib.suppress(Exception):  # the runs table's default columns: a convenience
+                tracking.set_runs_view(experiment_id, study.spec.metric, study.spec.direction, uri=uri)
+        with st.storage_errors(url):
+            _first_time(optuna_study, study, tracking.display_uri(uri), experiment_id, parent)
+    return _Setup(optuna_study, session, uri, experiment_id, parent)
+
+
+def _first_time(optuna_study: Any, study: Study, display_uri: str, experiment_id: str, parent: str) -> None:
+    """Study attributes (the tracking URI without its password) and the enqueued points, once."""
+    import optuna
+    attrs = optuna_study.user_attrs
+    for key, value in ((S_URI, display_uri), (S_EXP, experiment_id), (S_PARENT, parent)):
+        if key not in attrs or (key == S_URI and has_secret(str(attrs[key]))):  # stored in clear before issue 10
+            optuna_study.set_user_attr(key, value)
+    if "infomin.study_file" in attrs:
+        return
+    optuna_study.set_user_attr("infomin.study_file", str(study.path))
+    optuna_study.set_user_attr("infomin.question", study.question.splitlines()[0] if study.question else "")
+    optuna_study.set_user_attr("infomin.metric", study.spec.metric)
+    optuna_study.set_user_attr("infomin.fixed", dict(study.spec.fixed))
+    with warnings.catch_warnings():   # names the objective in optuna-dashboard and Optuna's plots
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna_study.set_metric_names([study.spec.metric])
+    for params in study.spec.baselines:  # once, by the coordinator that created the study
+        optuna_study.enqueue_trial(dict(params), skip_if_exists=True)
+    if study.spec.sampler == "grid":
+        # Optuna's GridSampler picks "unvisited" grid points per worker, so two workers
+        # that ask at the same moment can draw the same point (seen here: a 5-point grid
+        # with 2 workers ran one point twice and skipped another). Enqueued trials are
+        # popped atomically from the storage, so each grid point runs exactly once.
+        keys = list(study.spec.grid)
+        for values in itertools.product(*(study.spec.grid[k] for k in keys)):
+            optuna_study.enqueue_trial(dict(zip(keys, values, strict=True)), skip_if_exists=True)
+
+
+def _run_workers(study: Study, args: list[WorkerArgs], setup: _Setup, log: Callable[[str], None]) -> list[Death]:
+    """In this process for one worker; else supervised processes, replaced while trials remain."""
+    from dataclasses import replace
+
+    if len(args) == 1:
+        worker_main(args[0], log)
+        return []
+
+    def work_remains() -> bool:
         try:
-            tracking.end_run(parent, status, uri=uri)
-        except Exception:  # noqa: BLE001 - do not mask the original error
-            pass
-    return _result(optuna_study, name, url, uri, experiment_id, parent, out, budget,
-                   time.perf_counter() - t0, dead)
+            return budget_state(setup.optuna_study, args[0].n_trials,
+                                tr.get_trials(setup.optuna_study, patience=30)) != "done"
+        except Exception:  # noqa: BLE001 - unknown: replace the worker, it will find out
+            return True
+
+    sup = Supervisor(target=_worker_entry, make_args=lambda slot, inc: replace(args[slot], incarnation=inc),
+                     slots=len(args), work_remains=work_remains, max_replacements=2 * len(args), log=log)
+    try:
+        return sup.run()
+    finally:
+        sup.stop()  # after an interrupt: SIGTERM, each worker records its trial; no-op otherwise
 
 
 def _placement(rank: int, workers: int) -> dict[str, Any]:
@@ -590,19 +933,35 @@ def _placement(rank: int, workers: int) -> dict[str, Any]:
     return {"threads": max(1, cpu_cores() // workers), "cuda_device": rank % n_gpu if n_gpu else None}
 
 
-def _result(optuna_study: Any, name: str, url: str, uri: str, experiment_id: str, parent: str, out: Path,
-            budget: int, wall_s: float, dead: list[str]) -> StudyResult:
+def _result(setup: _Setup, name: str, url: str, out: Path, budget: int, wall_s: float, deaths: list[Death],
+            reaper: Reaper) -> StudyResult:
     from optuna.trial import TrialState
 
-    trials = optuna_study.get_trials(deepcopy=False)
+    study = setup.optuna_study
+    trials = tr.get_trials(study)
     counts = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
-    best = None
-    try:
-        best = optuna_study.best_trial
-    except ValueError:
-        pass
-    return StudyResult(name=name, storage_url=url, tracking_uri=uri, experiment_id=experiment_id,
-                       parent_run_id=parent, out=out, n_trials=budget, counts=counts,
+    n_counted = len(tr.counted(study, trials))
+    gone = tr.superseded(trials)
+    final = [t for t in trials if t.state.is_finished() and t.number not in gone
+             and t.user_attrs.get(tr.A_DUPLICATE) is None and not tr.retry_pending(study, t)]
+    outcomes = {s.name: sum(1 for t in final if t.state == s) for s in TrialState if s.is_finished()}
+    completes = [t for t in trials if t.state == TrialState.COMPLETE]
+    pick = max if study.direction.name.lower() == "maximize" else min
+    best = pick(completes, key=lambda t: t.value) if completes else None
+    return StudyResult(name=name, storage_url=url, tracking_uri=setup.tracking_uri, experiment_id=setup.experiment_id,
+                       parent_run_id=setup.parent_run_id, out=out, n_trials=budget, counts=counts,
                        best_value=None if best is None else best.value,
                        best_params=None if best is None else dict(best.params),
-                       best_trial=None if best is None else best.number, wall_s=wall_s, dead_workers=dead)
+                       best_trial=None if best is None else best.number, wall_s=wall_s, deaths=deaths,
+                       complete=n_counted >= budget, counted=n_counted, session=setup.session,
+                       outcomes=outcomes, superseded=len(gone),
+                       retried=list(reaper.reaped), storage_outages=STORAGE.outages,
+                       longest_outage_s=STORAGE.longest_outage_s)
+
+
+def _why_incomplete(res: StudyResult) -> str:
+    why = f"study {res.name} stopped with {res.counted} of {res.n_trials} trials finished"
+    if res.deaths:
+        last = res.deaths[-1]
+        why += f": {len(res.deaths)} worker(s) died (last: {last}; its own error is printed above)"
+    return why + "; rerun the same command to continue"

@@ -3,7 +3,7 @@
 A study module states one research question (its docstring), the fixed part of
 the experiment (:class:`StudySpec`: dataset, base view preset, training budget,
 probe, sampler, pruner, number of trials, seed, baselines) and the search space
-as Optuna's define-by-run function (DESIGN.md principle 10)::
+as Optuna's define-by-run function (docs/architecture.md)::
 
     \"\"\"Which colour space's channel split gives the best linear accuracy?\"\"\"
     from infomin.search import StudySpec
@@ -20,7 +20,7 @@ preset, a whole spec when it names another ``kind``, or ``{"source": "learned/na
 for a saved learned generator, weights included) and TrainConfig overrides. Tests call it with :class:`optuna.trial.FixedTrial`.
 
 A study may also define ``run(views, config, **run_kwargs) -> CandidateResult`` to
-score candidates with something else than :func:`infomin.pipeline.run_candidate`
+score candidates with something else than :func:`infomin.protocols.run_candidate`
 (the default); it receives the same keyword arguments.
 """
 
@@ -129,7 +129,7 @@ class Study:
     run: Callable[..., Any] | None = None
 
     def base_views(self) -> dict[str, Any]:
-        from infomin.views.spec import load_spec
+        from infomin.views.spec import load_spec  # torch, kornia: not for `study list`
 
         if isinstance(self.spec.base_views, Mapping):
             return dict(self.spec.base_views)
@@ -144,7 +144,7 @@ class Study:
         Raises :class:`SpecError` naming the field for a malformed proposal or an
         invalid config value (for example ``train.temperature: got 0.0``).
         """
-        from infomin.config import TrainConfig
+        from infomin.config import TrainConfig  # torch: `study list` must not load it
 
         proposal = self.suggest(trial)
         if not isinstance(proposal, Mapping) or not set(proposal) <= {"views", "train"}:
@@ -158,7 +158,7 @@ class Study:
 
 def merge_views(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Merge a trial's view overrides into the base spec; another top-level ``kind`` replaces it."""
-    from infomin.views.spec import merge
+    from infomin.views.spec import merge  # torch, kornia: not for `study list`
 
     if not isinstance(overrides, Mapping):
         raise SpecError("suggest.views", overrides, "expected a dict of view overrides or a view spec")
@@ -171,10 +171,10 @@ def merge_views(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[s
 
 def check_views(views: Mapping[str, Any], *, field: str = "views") -> None:
     """Build the view generator once (on no data) so a bad spec fails before training."""
-    from infomin.pipeline import resolve_views
+    from infomin.views import build_views  # the view library (torch, kornia): only checks need it
 
     try:
-        resolve_views(dict(views))
+        build_views(dict(views))
     except SpecError as e:
         if e.field.startswith(field):
             raise
@@ -250,7 +250,7 @@ def check_study(study: Study) -> None:
     for i, params in enumerate(study.spec.baselines):
         field_ = f"STUDY.baselines[{i}]"
         trial = _CheckedFixedTrial(dict(params), field_)
-        views, _ = study.candidate(trial)
+        views = _checked_candidate(study, trial, f"on {field_} {dict(params)}")
         unknown = sorted(set(params) - set(trial.distributions))
         if unknown:
             raise SpecError(f"{field_}.{unknown[0]}", params[unknown[0]], "not a parameter of suggest()",
@@ -258,12 +258,25 @@ def check_study(study: Study) -> None:
         check_views(views, field=f"{field_}.views")
     if not study.spec.baselines:
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=study.spec.seed)).ask()
-        views, _ = study.candidate(trial)
+        views = _checked_candidate(study, trial, "on a random draw of its space")
         check_views(views)
     if study.spec.sampler == "grid":
         for name, values in study.spec.grid.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise SpecError(f"STUDY.grid.{name}", values, "expected a non-empty list of values")
+
+
+def _checked_candidate(study: Study, trial: Any, on: str) -> dict[str, Any]:
+    """``study.candidate(trial)``'s views; a ``suggest`` that raises is the study's error, in one line."""
+    try:
+        views, _ = study.candidate(trial)
+    except InfominError:
+        raise
+    except Exception as e:
+        text = str(e).strip().splitlines()
+        raise InfominError(f"study {study.path}: suggest() raised during the start-up check {on}: "
+                           f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")) from e
+    return views
 
 
 def _checked_fixed_trial_class():

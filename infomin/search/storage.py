@@ -18,41 +18,45 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from infomin import stores
 from infomin.errors import InfominError, SpecError
+from infomin.errors import redact as _redact
+from infomin.retry import STORAGE, describe, is_transient
 
 #: Heartbeat defaults (seconds): a worker writes its heartbeat every ``HEARTBEAT``
 #: seconds; a RUNNING trial without one for ``GRACE`` seconds is failed and retried.
 HEARTBEAT = 10
 GRACE = 40
-SQLITE_TIMEOUT_S = 60
-STORAGE_ENV = "INFOMIN_STORAGE"
+#: SQLite's busy timeout (seconds a writer waits for a lock before "database is locked", which
+#: is then retried like any outage); ``$INFOMIN_SQLITE_TIMEOUT`` overrides it.
+SQLITE_TIMEOUT_S = float(os.environ.get("INFOMIN_SQLITE_TIMEOUT", "60"))
+STORAGE_ENV = stores.STORAGE_ENV
 
 
 def default_storage_url() -> str:
     """``$INFOMIN_STORAGE``, else ``sqlite:///<folder of mlflow.db>/optuna.db`` (the cwd by default)."""
-    env = os.environ.get(STORAGE_ENV)
-    if env:
-        return env
-    from infomin.tracking import tracking_uri
+    return stores.default_storage_url()
 
-    uri = tracking_uri()
-    folder = Path.cwd()
-    if uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).expanduser().resolve().parent
-    return f"sqlite:///{folder / 'optuna.db'}"
+
+SUPPORTED = ("sqlite:///path/optuna.db", "postgresql://user@host:5432/db",
+             "postgresql+psycopg://...", "postgresql+psycopg2://...")
 
 
 def normalize_url(url: str) -> str:
-    """Absolute SQLite paths (workers may start elsewhere), psycopg 3 for ``postgresql://``."""
+    """Absolute SQLite paths (workers may start elsewhere), psycopg 3 for ``postgresql://``.
+
+    Only SQLite and PostgreSQL are accepted: the cross-process gate and the creation lock
+    (file locks, PostgreSQL advisory locks) and the fault tests exist for those two; any
+    other scheme is refused here, before anything is created.
+    """
     if not isinstance(url, str) or "://" not in url:
-        raise SpecError("storage", url, "expected a URL such as sqlite:///optuna.db or postgresql://user@host/db")
+        raise SpecError("storage", redact(str(url)), "expected a URL", choices=list(SUPPORTED))
     scheme = url.split("://", 1)[0]
     if scheme == "sqlite":
         rest = url[len("sqlite:///"):]
@@ -61,31 +65,42 @@ def normalize_url(url: str) -> str:
         return f"sqlite:///{Path(rest).expanduser().resolve()}"
     if scheme in ("postgresql", "postgres"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
-    if scheme in ("postgresql+psycopg", "postgresql+psycopg2", "mysql", "mysql+pymysql"):
+    if scheme in ("postgresql+psycopg", "postgresql+psycopg2"):
         return url
-    raise SpecError("storage", redact(url), "unsupported storage scheme",
-                    choices=["sqlite:///path", "postgresql://user@host:port/db"])
+    raise SpecError("storage", redact(url), f"unsupported storage scheme {scheme!r}", choices=list(SUPPORTED))
 
 
 def redact(url: str) -> str:
-    """Hide a password in a URL (``user:***@host``) for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """Hide a password in a URL (``user:***@host``, ``password=***``) for messages and logs."""
+    return _redact(url)
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
+def sqlite_path(url: str) -> Path:
+    return Path(url[len("sqlite:///"):])
+
+
 def prepare_sqlite(url: str) -> None:
     """Create the SQLite file's folder and switch the file to WAL mode (persistent).
 
-    Only the coordinator calls this, before any worker starts.
+    Only the coordinator calls this, before any worker starts. A folder or file it cannot
+    write is refused here in one line (SQLite would only say so at the first write, through
+    Optuna's misleading "exceeding max length").
     """
-    path = Path(url[len("sqlite:///"):])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InfominError(f"storage {url}: cannot create the folder {path.parent}: {e.strerror}") from None
+    _check_writable(url, path)
     con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
     try:
         mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.Error as e:
+        raise InfominError(f"storage {url}: {describe(e)}") from None
     finally:
         con.close()
     if str(mode).lower() != "wal":  # e.g. a network file system
@@ -93,8 +108,26 @@ def prepare_sqlite(url: str) -> None:
                            "put it on a local disk or use PostgreSQL")
 
 
+def _check_writable(url: str, path: Path) -> None:
+    """SQLite in WAL mode writes the file and creates ``-wal``/``-shm`` files next to it."""
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
+                           "(SQLite needs to create files next to the database)")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise InfominError(f"storage {url}: the database file cannot be written (a read-only file or file system)")
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if is_sqlite(url):
+        return {"pool_pre_ping": True, "connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    if url.startswith("postgresql"):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    return {"pool_pre_ping": True}
+
+
 def open_storage(url: str, *, heartbeat_interval: int | None = HEARTBEAT, grace_period: int | None = GRACE,
-                 on_stale: Callable[[Any, Any], None] | None = None, create: bool = False):
+                 on_stale: Callable[[Any, Any], None] | None = None, create: bool = False,
+                 patience: float = 0.0):
     """Open an Optuna RDB storage with heartbeats.
 
     Args:
@@ -104,33 +137,56 @@ def open_storage(url: str, *, heartbeat_interval: int | None = HEARTBEAT, grace_
             ``(study, frozen_trial)`` for every trial failed as stale).
         create: the coordinator creates the schema (and WAL mode); workers pass
             ``False`` and then never race to create tables.
+        patience: seconds to wait for an unreachable server (a worker replaced during an
+            outage); 0 (a coordinator starting, a reader) fails at once.
 
     Raises :class:`InfominError` with the redacted URL when the server cannot be reached.
     """
     import optuna
-    import sqlalchemy.exc
 
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs = _engine_kwargs(url)
     if is_sqlite(url):
-        kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
         if create:
             prepare_sqlite(url)
-        elif not Path(url[len("sqlite:///"):]).is_file():
+        elif not sqlite_path(url).is_file():
             raise InfominError(f"storage {url}: no such database file (the coordinator creates it)")
     elif url.startswith("postgresql"):
-        kwargs["connect_args"] = {"connect_timeout": 10}
         _check_driver(url)
-    if not create:
-        _check_initialised(url, kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
+
+    def _open():
+        if not create:
+            _check_initialised(url, kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
                 skip_table_creation=not create)
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as e:
-            raise InfominError(f"storage {redact(url)}: cannot connect: {_first_line(e)}") from None
+
+    with storage_errors(url):
+        return STORAGE.call(_open, what="open the storage", patience=patience)
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn a storage failure into one line naming the storage (redacted) and the real cause.
+
+    An unreachable server reads ``cannot connect: <the driver's message>``; anything else the
+    database refused (a read-only file, a missing table) reads ``storage <url>: <cause>``.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except InfominError as e:
+        if e.__cause__ is not None and is_transient(e.__cause__):  # Unavailable: patience spent
+            raise InfominError(f"storage {redact(url)}: cannot connect: {describe(e.__cause__)}") from None
+        raise
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, sqlite3.Error, OSError) as e:
+        if is_transient(e):
+            raise InfominError(f"storage {redact(url)}: cannot connect: {describe(e)}") from None
+        raise InfominError(f"storage {redact(url)}: {describe(e)}") from None
 
 
 class StorageNotReady(InfominError):
@@ -155,13 +211,11 @@ def _check_initialised(url: str, engine_kwargs: dict[str, Any]) -> None:
                 ready = False
             else:
                 ready = conn.execute(sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar() > 0
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as e:
-        raise InfominError(f"storage {redact(url)}: cannot connect: {_first_line(e)}") from None
     finally:
         engine.dispose()
     if not ready:
         raise StorageNotReady(f"storage {redact(url)}: holds no Optuna studies yet "
-                           "(`infomin study run` creates them)")
+                              "(`infomin study run` creates them)")
 
 
 @contextlib.contextmanager
@@ -175,35 +229,37 @@ def creation_lock(url: str) -> Iterator[None]:
     if is_sqlite(url):
         import fcntl
 
-        path = Path(url[len("sqlite:///"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{path}.lock", "w") as f:
+        path = sqlite_path(url)
+        lock = Path(f"{path}.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(lock, "a")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
+                               f"(cannot create {lock.name}: {e.strerror})") from None
+        with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
         return
-    if not url.startswith("postgresql"):
-        yield
-        return
     import sqlalchemy
 
     _check_driver(url)
     engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10}, poolclass=sqlalchemy.pool.NullPool)
-    try:
+    with storage_errors(url):
         conn = engine.connect()
-    except sqlalchemy.exc.SQLAlchemyError as e:
-        raise InfominError(f"storage {redact(url)}: cannot connect: {_first_line(e)}") from None
     try:
-        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+        with storage_errors(url):
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
         yield
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a connection lost meanwhile released the lock
             conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
-        finally:
+        with contextlib.suppress(Exception):
             conn.close()
-            engine.dispose()
+        engine.dispose()
 
 
 _LOCK_KEY = 0x1F05D  # any fixed 64-bit keys, shared by every infomin process
@@ -216,23 +272,24 @@ class Gate:
     Without it two workers finishing together both see room for one more trial and both
     start one (measured: 4 trials for a budget of 3 with 2 workers). A file lock next to a
     SQLite database, a PostgreSQL advisory lock on a connection held by the worker otherwise;
-    both are released by the operating system or the server if the process dies.
+    both are released by the operating system or the server if the process dies. A
+    PostgreSQL outage drops the connection and with it the lock: :meth:`acquire` then
+    reconnects (retried like every storage call) and :meth:`release` never raises.
     """
 
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, patience: float | None = None):
+        self.url, self.patience = url, patience
         self._held = False
         self._file = None
         self._conn = None
         self._engine = None
         if is_sqlite(url):
-            self._file = open(f"{url[len('sqlite:///'):]}.gate", "a")  # noqa: SIM115 - held for the worker's life
+            self._file = open(f"{sqlite_path(url)}.gate", "a")  # noqa: SIM115 - held for the worker's life
         elif url.startswith("postgresql"):
             import sqlalchemy
 
             self._engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10},
                                                     poolclass=sqlalchemy.pool.NullPool)
-            self._conn = self._engine.connect()
 
     def acquire(self) -> None:
         if self._held:
@@ -241,12 +298,30 @@ class Gate:
             import fcntl
 
             fcntl.flock(self._file, fcntl.LOCK_EX)
-        elif self._conn is not None:
-            import sqlalchemy
+        elif self._engine is not None:
+            STORAGE.call(self._lock_pg, what="take the trial gate", patience=self.patience)
+        self._held = True
 
+    def _lock_pg(self) -> None:
+        import sqlalchemy
+
+        fresh = self._conn is None
+        try:
+            if self._conn is None:
+                self._conn = self._engine.connect()
             self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _GATE_KEY})
             self._conn.commit()
-        self._held = True
+        except Exception:
+            self._drop_conn()
+            if fresh:
+                raise
+            self._lock_pg()  # a connection the server dropped during an outage: once more on a new one
+
+    def _drop_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def release(self) -> None:
         if not self._held:
@@ -259,21 +334,19 @@ class Gate:
         elif self._conn is not None:
             import sqlalchemy
 
-            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _GATE_KEY})
-            self._conn.commit()
+            try:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _GATE_KEY})
+                self._conn.commit()
+            except Exception:  # noqa: BLE001 - the connection died, and the server released the lock with it
+                self._drop_conn()
 
     def close(self) -> None:
         self.release()
         if self._file is not None:
             self._file.close()
-        if self._conn is not None:
-            self._conn.close()
+        self._drop_conn()
+        if self._engine is not None:
             self._engine.dispose()
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(getattr(e, "orig", None) or e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _check_driver(url: str) -> None:
@@ -290,13 +363,14 @@ def study_names(url: str) -> list[str]:
     import optuna
 
     url = normalize_url(url)
-    if is_sqlite(url) and not Path(url[len("sqlite:///"):]).is_file():
+    if is_sqlite(url) and not sqlite_path(url).is_file():
         return []
     try:
         storage = open_storage(url, heartbeat_interval=None, grace_period=None)
     except StorageNotReady:
         return []
-    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    with storage_errors(url):
+        return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
 def load_study(url: str, name: str, **kwargs: Any):
@@ -304,14 +378,15 @@ def load_study(url: str, name: str, **kwargs: Any):
     import optuna
 
     url = normalize_url(url)
-    if is_sqlite(url) and not Path(url[len("sqlite:///"):]).is_file():
+    if is_sqlite(url) and not sqlite_path(url).is_file():
         raise InfominError(f"storage {url}: no such database file; run `infomin study run` first "
                            "or pass --storage")
     kwargs.setdefault("heartbeat_interval", None)
     kwargs.setdefault("grace_period", None)
     storage = open_storage(url, **kwargs)
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-        raise SpecError("study", name, f"no such study in {redact(url)}", choices=names) from None
+    with storage_errors(url):
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        raise SpecError("study", name, f"no such study in {redact(url)}", choices=names)

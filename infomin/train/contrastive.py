@@ -38,7 +38,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +49,12 @@ from infomin.objectives import info_nce, mi_lower_bound, num_candidates
 from infomin.progress import ProgressBar
 from infomin.seeding import derive_seed, make_generator
 from infomin.train import ddp
+from infomin.train.loop import autocast, autocast_dtype, check_finite, epoch_batches
 
 PairFn = Callable[[Tensor, torch.Generator], tuple]
 CHECKPOINT = "last.pt"
-OPTIMIZERS = ("sgd", "adamw", "lars")
+OPTIMIZERS = ("sgd", "adamw", "adam", "lars")
+SCHEDULES = ("cosine", "constant")
 
 
 # -- optimiser and schedule -----------------------------------------------------------------
@@ -97,14 +98,17 @@ class LARS(torch.optim.Optimizer):
 
 
 def build_optimizer(params: Iterable, name: str = "sgd", *, lr: float, weight_decay: float = 0.0,
-                    momentum: float = 0.9) -> torch.optim.Optimizer:
-    """``sgd`` (momentum), ``adamw`` or ``lars`` over ``params``."""
+                    momentum: float = 0.9,
+                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+    """``sgd`` (momentum), ``adamw``, ``adam`` (``betas``; coupled L2 ``weight_decay``) or ``lars``."""
     check_choice("optimizer", name, OPTIMIZERS)
     check_range("lr", lr, 0, low_open=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas)
     return LARS(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -139,11 +143,9 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def autocast_dtype(device: str) -> torch.dtype:
-    """bf16 on GPUs that support it (no scaler needed), else fp16."""
-    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+def constant_schedule(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate as given, every step (the fresh critics that measure I_NCE use it)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -163,13 +165,17 @@ class ContrastiveTrainer:
         model: a module with ``forward(v1, v2) -> (z1, z2)`` (e.g.
             :class:`infomin.models.ContrastiveModel`); moved to ``device``.
         pair_fn: ``(idx: LongTensor (B,), rng) -> (v1, v2, params)``, views of the
-            dataset items ``idx`` on ``device`` (B = this rank's share of the batch).
+            dataset items ``idx`` on ``device`` (B = this rank's share of the batch): a
+            :class:`~infomin.views.PairSource`. Views are data here: they are made
+            without gradients.
         temperature: tau of the InfoNCE logits. form: ``"ntxent"`` or ``"cross"``.
-        epochs, steps_per_epoch: fix the length of the schedule.
-        optimizer, lr, weight_decay, momentum, warmup_epochs: see :func:`build_optimizer`
-            and :func:`warmup_cosine`.
+        epochs, steps_per_epoch: fix the length of the schedule; ``max_steps`` stops
+            earlier (a budget in optimiser steps, e.g. for a fresh critic).
+        optimizer, lr, weight_decay, momentum, betas: see :func:`build_optimizer`.
+        schedule: ``"cosine"`` (linear warm-up over ``warmup_epochs``, then cosine decay
+            to 0, per step: :func:`warmup_cosine`) or ``"constant"``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... (resolved, not ``"auto"``).
-        amp: autocast (CUDA only; the CPU has no fast bf16 here).
+        amp: autocast (CUDA only; bf16 on these CPUs is far slower than fp32).
         channels_last: NHWC memory format for the model and the views.
         compile: wrap the model in ``torch.compile``.
         dist: this process's place in a DDP group (default: single process).
@@ -179,38 +185,45 @@ class ContrastiveTrainer:
     def __init__(self, model: nn.Module, pair_fn: PairFn, *, temperature: float,
                  form: str = "ntxent", epochs: int, steps_per_epoch: int,
                  optimizer: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0,
-                 momentum: float = 0.9, warmup_epochs: float = 0.0, device: str = "cpu",
+                 momentum: float = 0.9, betas: tuple[float, float] = (0.9, 0.999),
+                 schedule: str = "cosine", warmup_epochs: float = 0.0,
+                 max_steps: int | None = None, device: str = "cpu",
                  amp: bool = False, channels_last: bool = False, compile: bool = False,
                  dist: ddp.DistInfo = ddp.SINGLE, progress: bool = True) -> None:
         check_range("temperature", temperature, 0, low_open=True)
         check_int("epochs", epochs, 1)
         check_int("steps_per_epoch", steps_per_epoch, 1)
         check_range("warmup_epochs", warmup_epochs, 0)
+        check_choice("schedule", schedule, SCHEDULES)
+        if max_steps is not None:
+            check_int("max_steps", max_steps, 1)
         if device == "auto":
-            raise SpecError("device", device, "resolve 'auto' first (infomin.config)")
+            raise SpecError("device", device, "resolve 'auto' first (infomin.config.resolve_device)")
         self.device = torch.device(device)
         self.is_cuda = self.device.type == "cuda"
         if amp and not self.is_cuda:
-            raise SpecError("amp", amp, "autocast is for CUDA; bf16 on the CPU is 17-25x slower here")
+            raise SpecError("amp", amp, "autocast is for CUDA; bf16 on the CPU is many times slower than fp32")
         self.temperature = float(temperature)
         self.form = form
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
+        self.max_steps = max_steps
+        self.steps_done = 0
         self.dist = dist
         self.progress = progress and dist.is_main
         self.channels_last = channels_last
         self.amp = amp
-        self.amp_dtype = autocast_dtype(device) if amp else None
         self.pair_fn = pair_fn
 
         self.model = model.to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model.parameters(), optimizer, lr=lr,
-                                         weight_decay=weight_decay, momentum=momentum)
+                                         weight_decay=weight_decay, momentum=momentum, betas=betas)
         total = epochs * steps_per_epoch
-        self.scheduler = warmup_cosine(self.optimizer, round(warmup_epochs * steps_per_epoch), total)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.amp_dtype == torch.float16)
+        self.scheduler = (constant_schedule(self.optimizer) if schedule == "constant" else
+                          warmup_cosine(self.optimizer, round(warmup_epochs * steps_per_epoch), total))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and autocast_dtype(device) == torch.float16)
         net: nn.Module = self.model
         if dist.enabled:
             net = nn.parallel.DistributedDataParallel(
@@ -242,8 +255,7 @@ class ContrastiveTrainer:
         if self.channels_last:
             v1 = v1.contiguous(memory_format=torch.channels_last)
             v2 = v2.contiguous(memory_format=torch.channels_last)
-        ctx = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp else nullcontext())
-        with ctx:
+        with autocast(self.device, self.amp):
             z1, z2 = self.net(v1, v2)                                 # (B, D) each
         z1, z2 = ddp.gather_with_grad(z1.float()), ddp.gather_with_grad(z2.float())  # (N, D)
         return info_nce(z1, z2, self.temperature, form=self.form)
@@ -252,46 +264,50 @@ class ContrastiveTrainer:
         """One optimisation step on the global-batch indices ``idx``; returns the detached loss."""
         if self.view_rng is None:
             raise InfominError("call ContrastiveTrainer.seed(rng) before step()")
-        v1, v2, _ = self.pair_fn(ddp.shard(idx, self.dist).to(self.device), self.view_rng)
+        with torch.no_grad():  # views are data: no graph through the view generator
+            v1, v2, _ = self.pair_fn(ddp.shard(idx, self.dist).to(self.device), self.view_rng)
         loss = self.loss_on(v1, v2)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        self.steps_done += 1
         return loss.detach()
 
     # -- epochs -------------------------------------------------------------------------
     def batches(self, n: int, batch_size: int) -> list[Tensor]:
         """One epoch of global batches: a permutation of ``range(n)`` from the order RNG, the
         incomplete last batch dropped (every rank draws the same permutation)."""
-        perm = torch.randperm(n, generator=self.order_rng)
-        return list(perm[: (n // batch_size) * batch_size].view(-1, batch_size))
+        return list(epoch_batches(n, batch_size, self.order_rng))
+
+    @property
+    def done(self) -> bool:
+        """Whether the schedule (epochs, or ``max_steps``) is used up."""
+        return self.epoch >= self.epochs or (self.max_steps is not None and self.steps_done >= self.max_steps)
 
     def train_epoch(self, n: int, batch_size: int) -> dict[str, float]:
         """Train one epoch over ``n`` items; return ``train/loss``, ``train/mi_nce``, ``train/lr``."""
         self.model.train()
         batches = self.batches(n, batch_size)[: self.steps_per_epoch]
-        if not batches:
-            raise SpecError("batch_size", batch_size, f"larger than the training set ({n} items)")
+        if self.max_steps is not None:
+            batches = batches[: max(0, self.max_steps - self.steps_done)]
         k = num_candidates(batch_size, self.form)
         total = torch.zeros((), device=self.device)
         sync_every = 1 if not self.is_cuda else 20  # .item() syncs the GPU: do it rarely there
         bar = ProgressBar(len(batches), f"epoch {self.epoch + 1}/{self.epochs}", self.progress)
+        hint = (f"lower the learning rate ({self.optimizer.param_groups[0]['lr']:.3g}) or raise "
+                f"the temperature ({self.temperature})")
         t0 = time.perf_counter()
         with bar:
             for i, idx in enumerate(batches):
                 total += self.step(idx)
                 if (i + 1) % sync_every == 0 or i + 1 == len(batches):
-                    mean = float(total) / (i + 1)
-                    if not math.isfinite(mean):
-                        raise InfominError(
-                            f"loss is {mean} at epoch {self.epoch + 1}, step {i + 1}: lower the "
-                            f"learning rate ({self.optimizer.param_groups[0]['lr']:.3g}) or raise "
-                            f"the temperature ({self.temperature})")
+                    mean = check_finite(float(total) / (i + 1), "loss",
+                                        f"at epoch {self.epoch + 1}, step {i + 1}", hint)
                     bar.update(completed=i + 1, text=f"loss {mean:.3f}  I_NCE {mi_lower_bound(mean, k):.3f} "
                                                         f"/ log K {math.log(k):.2f}")
-        mean = float(total) / len(batches)
+        mean = float(total) / max(1, len(batches))
         self.epoch += 1
         return {"train/loss": mean, "train/mi_nce": float(mi_lower_bound(mean, k)),
                 "train/lr": float(self.optimizer.param_groups[0]["lr"]),
@@ -306,15 +322,20 @@ class ContrastiveTrainer:
         After each epoch: (rank 0) ``evaluate(epoch)`` every ``eval_every`` epochs and
         at the end, a checkpoint (``checkpoint_dir/last.pt``), then
         ``on_epoch(epoch, metrics)``; an exception there stops training (the
-        checkpoint is already written, so the run can resume).
+        checkpoint is already written, so the run can resume). Stops early once
+        ``max_steps`` optimiser steps are done.
         """
         if rng is not None or self.order_rng is None:
             self.seed(rng if rng is not None else 0)
-        for epoch in range(self.epoch, self.epochs):
+        if n < batch_size:
+            raise SpecError("batch_size", batch_size, f"larger than the training set ({n} items)")
+        while not self.done:
+            epoch = self.epoch
             metrics = self.train_epoch(n, batch_size)
             metrics.pop("train/seconds")
+            last = self.done
             if self.dist.is_main and evaluate is not None and eval_every and (
-                    (epoch + 1) % eval_every == 0 or epoch + 1 == self.epochs):
+                    (epoch + 1) % eval_every == 0 or last):
                 metrics.update(evaluate(epoch))
             for key, v in metrics.items():
                 self.history.setdefault(key, []).append(v)
@@ -330,6 +351,7 @@ class ContrastiveTrainer:
         views = ddp.all_gather_object(self.view_rng.get_state()) if self.dist.enabled else []
         return {
             "epoch": self.epoch,
+            "steps_done": self.steps_done,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -346,6 +368,7 @@ class ContrastiveTrainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
+        self.steps_done = int(state.get("steps_done", self.epoch * self.steps_per_epoch))
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.order_rng = make_generator(0)
         self.order_rng.set_state(state["order_rng"])

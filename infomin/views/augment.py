@@ -1,62 +1,41 @@
 """Appearance augmentations per view, batched, differentiable in ``x``, seeded by *our* generator.
 
-The ``augment`` kind makes two views of one batch by applying the same
-recipe twice with independent per-sample draws. A recipe is plain data: a
-preset in :data:`PRESETS` (``simclr``, ``simclr_imagenet``, ``infomin``,
-``none``) with per-op overrides. Ops, in the order applied to each view
-(SimCLR's torchvision pipeline, with InfoMin's RandAugment inserted where
-PyContrast puts it):
+The ``augment`` kind makes two views of one batch by applying the same recipe twice
+with independent per-sample draws. A recipe is plain data: a preset in
+:data:`PRESETS` (``simclr``, ``simclr_imagenet``, ``infomin``, ``none``) with per-op
+overrides (:data:`OPS`). Ops, in the order applied to each view (SimCLR's torchvision
+pipeline, with InfoMin's RandAugment inserted where PyContrast puts it):
 
 1. horizontal flip (``flip_p``);
-2. colour jitter, ``jitter_p``: brightness, contrast, saturation and hue with
-   torchvision's ``ColorJitter`` semantics (factors ``U[max(0, 1-b), 1+b]``,
-   hue shift ``U[-h, h]`` of the hue circle, the four ops in a random order
-   drawn per batch, see :func:`color_jitter`);
-3. Gaussian blur (``blur_p``), sigma ``U(blur_sigma)``, kernel ``blur_kernel``
-   x the view side (odd, at least 3);
-4. RandAugment-lite (``ra_n`` layers; see below);
+2. colour jitter (``jitter_p``): brightness, contrast, saturation and hue with
+   torchvision's ``ColorJitter`` semantics (factors ``U[max(0, 1-b), 1+b]``, hue shift
+   ``U[-h, h]``, the four ops in a random order drawn per batch, :func:`color_jitter`);
+3. Gaussian blur (``blur_p``), sigma ``U(blur_sigma)``, kernel ``blur_kernel`` x the side;
+4. RandAugment (``ra_n`` layers; timm's ``rand-n2-m10-mstd0.5`` as in PyContrast,
+   Cubuk et al. 2019, arXiv 1909.13719): 14 of its 15 ops, batched (Equalize is left
+   out: a per-image histogram with zero gradient); Posterize has a straight-through
+   gradient;
 5. random grayscale (``gray_p``); 6. solarize at 0.5 (``solarize_p``, BYOL).
 
-Every op is a batched kornia / torch function fed per-sample factor
-tensors, applied to the subset of the batch that drew it; no per-sample
-Python loop. Randomness comes only from the ``torch.Generator`` passed to
-:meth:`AugmentViews.sample` (kornia's ``augmentation`` modules draw from
-torch's global generator and hide the last draw in ``self._params``; here
-the draw is returned and replayable).
+Every op is a batched kornia / torch function fed per-sample factor tensors, applied to
+the subset of the batch that drew it; no per-sample Python loop. Randomness comes only
+from the ``torch.Generator`` passed to :meth:`AugmentViews.sample` (kornia's
+augmentation modules draw from torch's global generator and hide the last draw in
+``self._params``; here the draw is returned and replayable). Colour ops equal
+torchvision's functional ops to float precision (checked per sample in
+``tests/views/test_augment.py``); why some are written here rather than called from
+kornia is said at each function.
 
-Colour ops match torchvision's functional ops (to float precision, checked per
-sample in ``tests/views/test_augment.py``), with torchvision's luma weights:
-brightness is a *multiplicative* blend with black, i.e.
-``kornia.enhance.adjust_contrast`` (kornia's ``adjust_brightness`` is additive,
-not what torchvision/SimCLR do); contrast, saturation and hue are the blends of
-kornia's ``adjust_contrast_with_mean_subtraction``,
-``adjust_saturation_with_gray_subtraction`` and ``adjust_hue``, re-written here
-for speed (see :func:`_jitter_op` and :func:`adjust_hue`; 2-4x faster on CPU).
-
-``color=False`` (and :class:`infomin.views.compose.Pair` with a channel split)
-skips the colour ops: jitter, grayscale, solarize, and RandAugment's colour
-ops (RandAugment then uses PyContrast's CMC op list). In PyContrast's InfoMin
-code (``datasets/util.py``, aug "D", modal "CMC") only RandAugment drops its
-colour ops and ColorJitter stays; we drop jitter too because a jitter before
-an L|ab split changes what the two channel groups share, which is exactly the
-variable a channel-split study controls. Use ``color=True`` with
-``overrides={"ra_ops": "cmc"}`` for PyContrast's exact recipe.
-
-RandAugment-lite (``ra_n > 0``): PyContrast's ``rand-n2-m10-mstd0.5``
-(timm's RandAugment, Cubuk et al. 2019, arXiv 1909.13719): per layer each
-sample picks one op uniformly, applies it with probability ``ra_p``, with
-level ``N(ra_m, ra_mstd)`` clipped to [0, 10]. We implement 14 of its 15 ops
-batched: AutoContrast, Invert, Rotate, PosterizeTpu, Solarize, SolarizeAdd,
-Color, Contrast, Brightness, Sharpness, ShearX/Y, TranslateX/YRel (the five
-geometric ones as one affine ``grid_sample`` per layer, filled with the
-ImageNet mean as PyContrast does). Equalize is left out: it needs a per-image
-histogram and is piecewise constant (zero gradient), which is useless to a
-gradient-based view learner. Posterize uses a straight-through gradient.
+``color=False`` (and :class:`infomin.views.compose.Pair` with a channel split) skips
+the colour ops (jitter, grayscale, solarize, RandAugment's colour ops): a jitter before
+an L|ab split changes what the two channel groups share, the very variable a
+channel-split study controls. PyContrast's InfoMin code keeps ColorJitter there; use
+``color=True`` with ``overrides={"ra_ops": "cmc"}`` for its exact recipe.
 
 >>> import torch
 >>> from infomin.views.augment import AugmentViews
 >>> gen = AugmentViews("simclr", overrides={"gray_p": 0.0})
->>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), generator=0)
+>>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), rng=0)
 >>> v1.shape, sorted(params)
 (torch.Size([4, 3, 32, 32]), ['view1', 'view2'])
 """
@@ -496,6 +475,15 @@ class AugmentViews(ViewGenerator):
     @property
     def channels(self) -> tuple[int, int]:
         return (3, 3)
+
+    @property
+    def stochastic(self) -> bool:
+        """False only for a recipe whose every op is off (e.g. the ``none`` preset)."""
+        ops = self.ops
+        probs = [ops["flip_p"], ops["blur_p"]]
+        if self.color:
+            probs += [ops["jitter_p"], ops["gray_p"], ops["solarize_p"]]
+        return any(p > 0 for p in probs) or (ops["ra_n"] > 0 and ops["ra_p"] > 0)
 
     def sample_view(self, n: int, rng: torch.Generator, *, color: bool | None = None) -> Params:
         """One view's parameters; ``color=False`` turns the colour ops off for this draw."""

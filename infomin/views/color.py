@@ -393,6 +393,15 @@ class ChannelSplit(ViewGenerator):
     def channels(self) -> tuple[int, int]:
         return len(self.split[0]), len(self.split[1])
 
+    @property
+    def stochastic(self) -> bool:
+        return False
+
+    @property
+    def channel_names(self) -> tuple[list[str], list[str]]:
+        names = CHANNEL_NAMES[self.space]
+        return [names[c] for c in self.split[0]], [names[c] for c in self.split[1]]
+
     def sample(self, x: Tensor, rng: torch.Generator) -> Params:
         return {}
 

@@ -23,7 +23,7 @@ Shorthands: ``spatial="patch_distance"`` means ``{"kind": "patch_distance"}``,
 >>> import torch
 >>> from infomin.views.compose import Pair
 >>> gen = Pair({"kind": "random_resized_crop", "size": 16}, augment="simclr", split="lab")
->>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), generator=0)
+>>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), rng=0)
 >>> gen.channels, tuple(v1.shape), tuple(v2.shape), sorted(params)
 ((1, 2), (4, 1, 16, 16), (4, 2, 16, 16), ['augment1', 'augment2', 'spatial', 'split'])
 """
@@ -53,6 +53,24 @@ def _child(spec: Any, field: str, shorthand_key: str | None = None,
     return build(spec, field=field)
 
 
+def _chain_differentiable(stages: list[ViewGenerator | None]) -> frozenset[str]:
+    """What gradients flow through stages applied one after the other.
+
+    ``input`` reaches ``x`` only if every stage passes it; a stage's own
+    ``params`` or ``weights`` get gradients if that stage declares them and every
+    later stage passes gradients to its input.
+    """
+    parts = [p for p in stages if p is not None]
+    out: set[str] = set()
+    for i, part in enumerate(parts):
+        later_pass = all("input" in q.differentiable for q in parts[i + 1:])
+        if later_pass:
+            out |= part.differentiable & {"params", "weights"}
+    if all("input" in p.differentiable for p in parts):
+        out.add("input")
+    return frozenset(out)
+
+
 @register("pair")
 class Pair(ViewGenerator):
     """Spatial pair -> per-view augmentation -> colour split (the SimCLR / CMC / InfoMin pipeline).
@@ -60,13 +78,16 @@ class Pair(ViewGenerator):
     Args:
         spatial: spec of a kind that makes two RGB views (default ``random_resized_crop``).
         augment: ``augment`` spec (or preset name), applied independently to each view; ``None``: none.
-        split: colour stage spec (``channel_split`` or a space name); ``None``: RGB views.
+        split: colour stage spec: ``channel_split`` (or a space name), or a learned
+            ``flow_color`` (InfoMin's learned views after the crops: v1 is the first
+            channel of crop 1's transform, v2 the other channels of crop 2's); ``None``: RGB views.
         size: if given, sets ``spatial.size`` (the output side).
 
     Params: ``{"spatial": ..., "augment1": ..., "augment2": ..., "split": ...}``
     (the augment and split entries only when those stages are set).
-    Channels come from the split (``(3, 3)`` without one); the declared
-    differentiability is the intersection of the stages'.
+    Channels come from the split (``(3, 3)`` without one); gradients reach ``x``
+    when every stage passes them, and a stage's own params or weights when every
+    later stage passes gradients to its input (:func:`_chain_differentiable`).
     """
 
     differentiable = frozenset({"input", "params"})  # the default (crop only); see __init__
@@ -93,14 +114,26 @@ class Pair(ViewGenerator):
         if self.augment is not None and not isinstance(self.augment, AugmentViews):
             raise SpecError("augment.kind", self.augment.kind, choices=["augment"])
         self.split = None if split is None else _child(split, "split", "space", "channel_split")
-        parts = [self.spatial, self.augment, self.split]
-        diff = frozenset.intersection(*[p.differentiable for p in parts if p is not None])
-        self.differentiable = diff  # instance-level: depends on the stages
+        self.differentiable = _chain_differentiable([self.spatial, self.augment, self.split])
         self._remember(spatial=self.spatial, augment=self.augment, split=self.split, size=size)
 
     @property
     def channels(self) -> tuple[int, int]:
         return self.split.channels if self.split is not None else self.spatial.channels
+
+    @property
+    def stochastic(self) -> bool:
+        return any(p.stochastic for p in (self.spatial, self.augment, self.split) if p is not None)
+
+    @property
+    def channel_names(self):
+        return self.split.channel_names if self.split is not None else (None, None)
+
+    def eval_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The colour stage on the clean image (crops and augmentations are training-time only)."""
+        if self.split is None:
+            return x, x
+        return self.split.eval_inputs(x)
 
     def sample(self, x: Tensor, rng: torch.Generator) -> Params:
         n = x.shape[0]
@@ -127,7 +160,7 @@ class Pair(ViewGenerator):
             same = False
         if self.split is None:
             return s1, s2
-        if same and not params["split"]:
+        if same and not self.split.stochastic:
             # one shared view and a deterministic colour stage: convert once
             return self.split.apply(s1, params["split"])
         n = s1.shape[0]

@@ -39,7 +39,7 @@ tensor ``resize`` antialiases). At CIFAR/STL sizes crops are mostly enlarged.
 >>> import torch
 >>> from infomin.views.crop import RandomResizedCropPair
 >>> gen = RandomResizedCropPair(size=16)
->>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), generator=0)
+>>> v1, v2, params = gen(torch.rand(4, 3, 32, 32), rng=0)
 >>> v1.shape, params["box1"].shape
 (torch.Size([4, 3, 16, 16]), torch.Size([4, 4]))
 """
@@ -402,6 +402,10 @@ class Identity(ViewGenerator):
     @property
     def channels(self) -> tuple[int, int]:
         return (3, 3)
+
+    @property
+    def stochastic(self) -> bool:
+        return False
 
     def sample(self, x: Tensor, rng: torch.Generator) -> Params:
         return {}

@@ -1,4 +1,4 @@
-"""Save and load learned view generators: safetensors weights + a YAML spec, never pickle.
+"""Saved view generators on disk: safetensors weights + a YAML spec, never pickle.
 
 A saved generator is two files side by side::
 
@@ -9,14 +9,14 @@ The YAML is an ordinary spec (``infomin.views.build`` reads it; its ``meta``
 block is ignored there) plus ``meta``: the format version, the weights file
 name, its SHA-256 and the provenance (run id, dataset, seed, date, versions).
 
-:func:`load` accepts a YAML path, a preset name under ``views/learned/``, an
-MLflow ``runs:/<run_id>/<path>`` URI or a registry ``models:/<name>@<alias>``
-URI. It builds the generator from the spec, checks the weights file's hash,
-header, keys and shapes, and loads them with :func:`safetensors.torch.load_file`.
-Nothing is ever unpickled: ``torch.load`` and ``mlflow.pytorch.load_model``
-execute code embedded in a crafted file (``mlflow.pytorch.load_model`` does so
-even under MLflow 3.17's defaults), so they are not used, and a file that is a
-pickle or a ``torch.save`` archive is refused with a clear error.
+This module is the one reader of that YAML (:func:`read_saved`) and the one
+place weights are checked and loaded (:func:`load_weights`: the file's hash,
+header, keys and shapes, then :func:`safetensors.torch.load_file`). Nothing is
+ever unpickled: ``torch.load`` and ``mlflow.pytorch.load_model`` execute code
+embedded in a crafted file, so they are not used, and a file that is a pickle or
+a ``torch.save`` archive is refused with a clear error.
+:func:`infomin.views.load` (:mod:`infomin.views.sources`) resolves preset names
+and MLflow URIs to these files.
 
 >>> import torch, tempfile, pathlib
 >>> from infomin.views import build, save, load
@@ -35,14 +35,17 @@ import hashlib
 import json
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from infomin.errors import InfominError, SpecError
+from infomin.plainyaml import plain
 from infomin.views.base import ViewGenerator
+from infomin.views.spec import dump_spec, read_yaml
+from infomin.views.spec import resolve as resolve_spec
 
 FORMAT = "infomin.view_generator/1"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -86,9 +89,7 @@ def save(generator: ViewGenerator, path: str | Path, *, provenance: dict[str, An
             date and the torch / infomin versions are added.
         name: a human name for the generator (defaults to the file stem).
     """
-    from safetensors.torch import save_file
-
-    from infomin.views.spec import _plain, dump_spec
+    from safetensors.torch import save_file  # heavy-ish; only saving needs it
 
     if not isinstance(generator, ViewGenerator):
         raise SpecError("generator", type(generator).__name__, "expected an infomin ViewGenerator")
@@ -102,7 +103,7 @@ def save(generator: ViewGenerator, path: str | Path, *, provenance: dict[str, An
         "torch": torch.__version__.split("+")[0],
         "infomin": _version(),
     }
-    prov.update(_plain(dict(provenance or {})))
+    prov.update(plain(dict(provenance or {})))
     spec = generator.to_spec()
     spec["meta"] = {
         "format": FORMAT,
@@ -126,70 +127,61 @@ def _version() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# load
+# read
 # ---------------------------------------------------------------------------------------------
-def load(source: str | Path, *, frozen: bool = True, map_location: str | torch.device = "cpu"
-         ) -> ViewGenerator:
-    """Return the saved generator that ``source`` names, weights loaded and checked.
+@dataclass(frozen=True)
+class SavedGenerator:
+    """A saved generator's YAML, read once: its spec (without ``meta``) and its ``meta`` block."""
 
-    Args:
-        source: a YAML path (or its ``.safetensors`` twin), a folder holding one
-            saved generator, a preset name under ``views/learned/`` (``flow_toy`` or
-            ``learned/flow_toy``), ``runs:/<run_id>/<artifact path>`` or
-            ``models:/<name>@<alias>`` (also ``models:/<name>/<version>``).
-        frozen: ``eval()`` and ``requires_grad_(False)`` (the default, for reuse);
-            ``False`` returns a trainable module in train mode.
-        map_location: device for the weights.
+    yaml_path: Path
+    spec: dict[str, Any]
+    meta: dict[str, Any]
 
-    Raises:
-        UnsafeFileError: a pickle / ``torch.save`` file, or weights that are not safetensors.
-        InfominError: the weights' SHA-256 differs from the one recorded in the YAML.
-        SpecError: a bad spec, or tensor names / shapes that do not match the spec.
+    @property
+    def weights_path(self) -> Path:
+        return self.yaml_path.parent / str(self.meta.get("weights"))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(self.meta.get("provenance") or {})
+
+
+def read_saved(path: str | Path) -> SavedGenerator | None:
+    """The saved generator at a YAML path or preset name, or ``None`` for a plain spec.
+
+    A file is a saved generator when its ``meta`` block names a weights file.
+    Raises :class:`SpecError` for a missing file or invalid YAML, and
+    :class:`UnsafeFileError` for a pickle.
     """
-    yaml_path = resolve(source)
-    return _load_yaml(yaml_path, frozen=frozen, map_location=map_location)
-
-
-def resolve(source: str | Path) -> Path:
-    """The local YAML path that ``source`` names (downloading MLflow artifacts if needed)."""
-    s = str(source)
-    if s.startswith(("runs:/", "models:/")):
-        from infomin import tracking
-
-        return tracking.download_view_generator(s)
-    p = Path(source)
-    if p.suffix.lower() in PICKLE_SUFFIXES:
-        raise UnsafeFileError(
-            f"{p}: refusing to load a {p.suffix} file: it is a pickle-based format that can run "
-            "arbitrary code when loaded. infomin loads only a YAML spec + .safetensors weights "
-            "(see infomin.views.save).")
-    if p.is_dir():
-        found = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
-        if len(found) != 1:
-            raise SpecError("source", s, f"expected one saved generator (.yaml) in the folder, "
-                                         f"found {[f.name for f in found]}")
-        return found[0]
-    if p.suffix == WEIGHTS_SUFFIX:
-        p = p.with_suffix(".yaml")
+    p = Path(path)
     if p.is_file():
-        _refuse_pickle(p)
-        return p
-    if not p.suffix:  # a preset name
-        from infomin.views.spec import presets
+        refuse_pickle(p)
+    doc = read_yaml(path)
+    meta = doc.pop("meta", None)
+    if not (isinstance(meta, dict) and meta.get("weights")):
+        return None
+    return SavedGenerator(resolve_spec(path), doc, meta)
 
-        table = presets()
-        for key in (s, f"learned/{s}"):
-            if key in table:
-                return table[key]
-        learned = sorted(k for k in table if k.startswith("learned/"))
-        raise SpecError("source", s, "no such file, URI or learned preset", choices=learned)
-    raise SpecError("source", s, "file not found")
+
+def read_meta(yaml_path: str | Path) -> dict[str, Any]:
+    """The ``meta`` block of a saved generator's YAML (format, weights, sha256, provenance)."""
+    saved = read_saved(yaml_path)
+    if saved is None:
+        raise SpecError("source", str(yaml_path),
+                        "not a saved view generator (no 'meta' block; save one with infomin.views.save)")
+    return saved.meta
 
 
 _PICKLE_PROTOCOL_BYTE = {bytes([0x80, n]) for n in range(2, 6)}
 
 
-def _refuse_pickle(path: Path) -> None:
+def refuse_pickle(path: Path) -> None:
+    """Raise :class:`UnsafeFileError` for a pickle or zip (``torch.save``) file, by its bytes or suffix."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsafeFileError(
+            f"{path}: refusing to load a {path.suffix} file: it is a pickle-based format that can run "
+            "arbitrary code when loaded. infomin loads only a YAML spec + .safetensors weights "
+            "(see infomin.views.save).")
     with open(path, "rb") as f:
         head = f.read(8)
     if head[:2] in _PICKLE_PROTOCOL_BYTE:
@@ -202,7 +194,7 @@ def _refuse_pickle(path: Path) -> None:
 
 def _check_safetensors_header(path: Path) -> dict[str, Any]:
     """Validate the safetensors layout (8-byte little-endian header size, then JSON) without loading."""
-    _refuse_pickle(path)
+    refuse_pickle(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         raw = f.read(8)
@@ -218,33 +210,30 @@ def _check_safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def read_meta(yaml_path: str | Path) -> dict[str, Any]:
-    """The ``meta`` block of a saved generator's YAML (format, weights, sha256, provenance)."""
-    text = Path(yaml_path).read_text()
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SpecError("source", str(yaml_path), f"not valid YAML ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("meta"), dict):
-        raise SpecError("source", str(yaml_path),
-                        "not a saved view generator (no 'meta' block; save one with infomin.views.save)")
-    return doc["meta"]
+# ---------------------------------------------------------------------------------------------
+# load weights
+# ---------------------------------------------------------------------------------------------
+def load_weights(generator: ViewGenerator, saved: SavedGenerator, *,
+                 map_location: str | torch.device = "cpu") -> ViewGenerator:
+    """Check ``saved``'s weights file (format, hash, header, names, shapes) and load it into
+    ``generator`` (built from ``saved.spec``); returns it on ``map_location``, in train mode.
 
+    Raises:
+        UnsafeFileError: a pickle / ``torch.save`` file, or weights that are not safetensors.
+        InfominError: the weights' SHA-256 differs from the one recorded in the YAML.
+        SpecError: an unknown format, a missing file, or tensor names / shapes that do not
+            match the spec.
+    """
+    from safetensors.torch import load_file  # only loading needs it
 
-def _load_yaml(yaml_path: Path, *, frozen: bool, map_location: str | torch.device) -> ViewGenerator:
-    from safetensors.torch import load_file
-
-    from infomin.views.registry import build
-    from infomin.views.spec import load_spec
-
-    meta = read_meta(yaml_path)
+    meta, yaml_path = saved.meta, saved.yaml_path
     fmt = meta.get("format")
     if fmt != FORMAT:
         raise SpecError("meta.format", fmt, f"unsupported format of {yaml_path}", choices=[FORMAT])
     weights_name = meta.get("weights")
     if not isinstance(weights_name, str) or Path(weights_name).name != weights_name:
         raise SpecError("meta.weights", weights_name, "expected a file name next to the YAML")
-    weights_path = yaml_path.parent / weights_name
+    weights_path = saved.weights_path
     if Path(weights_name).suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeFileError(f"{weights_path}: refusing pickle-based weights; expected .safetensors")
     if not weights_path.is_file():
@@ -256,8 +245,6 @@ def _load_yaml(yaml_path: Path, *, frozen: bool, map_location: str | torch.devic
         raise InfominError(
             f"{weights_path}: SHA-256 mismatch (YAML records {expected}, file has {actual}): the "
             "weights were modified after saving or belong to another generator; refusing to load.")
-
-    generator = build(load_spec(yaml_path), field=f"{yaml_path.name}")
     expected_shapes = {k: tuple(v.shape) for k, v in generator.state_dict().items()}
     found_shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     missing = sorted(set(expected_shapes) - set(found_shapes))
@@ -278,11 +265,8 @@ def _load_yaml(yaml_path: Path, *, frozen: bool, map_location: str | torch.devic
     device = str(map_location) if isinstance(map_location, torch.device) else map_location
     state = load_file(str(weights_path), device=device)
     generator.load_state_dict(state, strict=True)
-    generator.to(device)
-    if frozen:
-        generator.requires_grad_(False)
-        generator.eval()
-    return generator
+    return generator.to(device).train()
 
 
-__all__ = ["save", "load", "resolve", "read_meta", "sha256_file", "UnsafeFileError", "FORMAT"]
+__all__ = ["FORMAT", "SavedGenerator", "UnsafeFileError", "load_weights", "read_meta", "read_saved",
+           "refuse_pickle", "save", "sha256_file"]

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from infomin.errors import SpecError, check_choice, check_int, check_range
 from infomin.views.base import Params, ViewGenerator
+from infomin.views.color import rgb_to
 from infomin.views.registry import register
 
 FLOW_STARTS = ("rgb", "ydbdr")
@@ -196,6 +197,10 @@ class FlowColor(ViewGenerator):
     def channels(self) -> tuple[int, int]:
         return (1, 2)
 
+    @property
+    def stochastic(self) -> bool:
+        return False
+
     def sample(self, x: Tensor, rng: torch.Generator) -> Params:
         return {}
 
@@ -203,8 +208,6 @@ class FlowColor(ViewGenerator):
         """RGB (B, 3, H, W) -> the start colour space (identity for ``"rgb"``)."""
         if self.start == "rgb":
             return x
-        from infomin.views.color import rgb_to
-
         return rgb_to(x, self.start)
 
     def transform(self, x: Tensor) -> Tensor:
@@ -250,7 +253,7 @@ class Perturbation(ViewGenerator):
 
     >>> g = Perturbation(budget=0.05)
     >>> x = torch.rand(2, 3, 8, 8)
-    >>> v1, v2, p = g(x, generator=0)
+    >>> v1, v2, p = g(x, rng=0)
     >>> v1.shape, p["noise"].shape
     (torch.Size([2, 3, 8, 8]), torch.Size([2, 2, 4, 8, 8]))
     """

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from infomin.errors import SpecError
+from infomin.views import io
 from infomin.views.base import ViewGenerator
+from infomin.views.spec import load_spec
 
 _REGISTRY: dict[str, type[ViewGenerator]] = {}
 
@@ -37,18 +39,11 @@ def register(kind: str):
     return deco
 
 
-def _ensure_loaded() -> None:
-    # Importing the families registers their kinds.
-    import infomin.views  # noqa: F401
-
-
 def kinds() -> list[str]:
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get(kind: Any) -> type[ViewGenerator]:
-    _ensure_loaded()
     if kind not in _REGISTRY:
         raise SpecError("kind", kind, choices=sorted(_REGISTRY))
     return _REGISTRY[kind]
@@ -80,22 +75,21 @@ def available() -> dict[str, dict[str, Any]]:
 def build(spec: Any, *, field: str = "views") -> ViewGenerator:
     """Build a view generator from a dict, a YAML file path, a preset name, or a generator.
 
+    A saved learned generator (a YAML whose ``meta`` names a safetensors file) comes
+    with its weights, hash-checked, trainable like any built generator;
+    :func:`infomin.views.load` gives the frozen one and also resolves MLflow URIs.
+
     >>> from infomin.views import build
     >>> gen = build({"kind": "channel_split", "space": "lab"})
     >>> gen.channels
     (1, 2)
     """
-    from infomin.views.spec import has_weights, load_spec
-
     if isinstance(spec, ViewGenerator):
         return spec
     if isinstance(spec, (str, Path)):
-        if has_weights(spec):
-            # A saved learned generator: its weights come with it (safetensors, hash-checked),
-            # trainable like any built generator; infomin.views.load gives the frozen one.
-            from infomin.views.io import load
-
-            return load(spec, frozen=False)
+        saved = io.read_saved(spec)
+        if saved is not None:
+            return io.load_weights(build(saved.spec, field=saved.yaml_path.name), saved)
         spec = load_spec(spec)
     if not isinstance(spec, dict):
         raise SpecError(field, spec, "expected a dict with a 'kind', a YAML path or a preset name")

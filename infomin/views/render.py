@@ -15,7 +15,7 @@ and a per-panel min-max stretch otherwise (then the label says "(stretched)").
 >>> from infomin.views import build
 >>> from infomin.views.render import save_grid
 >>> x = torch.rand(4, 3, 32, 32)
->>> out = save_grid(x, build("lab_l_ab")(x, generator=0), pathlib.Path(tempfile.mkdtemp()) / "g.png", n=2)
+>>> out = save_grid(x, build("lab_l_ab")(x, rng=0), pathlib.Path(tempfile.mkdtemp()) / "g.png", n=2)
 >>> out.name
 'g.png'
 """
@@ -27,22 +27,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-__all__ = ["save_grid", "view_channel_names"]
-
-
-def view_channel_names(generator) -> tuple[list[str] | None, list[str] | None]:
-    """Channel names of ``(v1, v2)`` for a generator with a colour split, else ``(None, None)``."""
-    from infomin.views import color
-
-    split = getattr(generator, "split", None)
-    if split is not None and not isinstance(split, (list, tuple)):
-        generator = split          # Pair: the colour stage names the channels
-    space = getattr(generator, "space", None)
-    parts = getattr(generator, "split", None)
-    names = getattr(color, "CHANNEL_NAMES", {}).get(space) if isinstance(space, str) else None
-    if names is None or not isinstance(parts, (list, tuple)) or len(parts) != 2:
-        return None, None
-    return [names[c] for c in parts[0]], [names[c] for c in parts[1]]
+__all__ = ["save_grid"]
 
 
 def _panels(v: Tensor, rgb: bool, names: Sequence[str] | None, tag: str) -> list[tuple[str, Tensor, bool]]:

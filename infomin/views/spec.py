@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from infomin.errors import SpecError
+from infomin.plainyaml import dump
 
 SEP = "."
 
@@ -75,12 +76,6 @@ def read_yaml(source: str | Path) -> dict[str, Any]:
     return spec
 
 
-def has_weights(source: str | Path) -> bool:
-    """True when the file is a saved learned generator (its ``meta`` names a weights file)."""
-    meta = read_yaml(source).get("meta")
-    return isinstance(meta, dict) and bool(meta.get("weights"))
-
-
 def load_spec(source: str | Path) -> dict[str, Any]:
     """Read a spec from a YAML file path or a preset name (``simclr``, ``learned/foo``)."""
     spec = read_yaml(source)
@@ -90,24 +85,7 @@ def load_spec(source: str | Path) -> dict[str, Any]:
 
 def dump_spec(spec: dict[str, Any], path: str | Path | None = None, *, comment: str | None = None) -> str:
     """Write ``spec`` as YAML (to ``path`` if given) and return the text."""
-    text = yaml.safe_dump(_plain(spec), sort_keys=False)
-    if comment:
-        text = "".join(f"# {line}\n" for line in comment.splitlines()) + text
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-    return text
-
-
-def _plain(obj: Any) -> Any:
-    """Tuples -> lists, numpy/torch scalars -> Python, so YAML and JSON stay plain."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
-    return obj
+    return dump(spec, path, comment=comment)
 
 
 def flatten(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -13,9 +13,9 @@ from infomin.data import (
     FolderStream,
     ImageDataset,
     balanced_indices,
+    default_root,
     iter_batches,
     load,
-    shared_data_dir,
     stream,
 )
 from infomin.errors import SpecError
@@ -116,8 +116,7 @@ def test_npz_errors(tmp_path):
 
 
 # -- the real CIFAR-10 arrays ------------------------------------------------------------------------
-def test_cifar10_npz_real_arrays(cifar_dir, monkeypatch):
-    monkeypatch.setenv("INFOMIN_SHARED_DATA", str(cifar_dir))
+def test_cifar10_npz_real_arrays(cifar_dir):
     ds = load("cifar10-npz", split="test")
     assert len(ds) == 10_000 and ds.images.shape == (10_000, 3, 32, 32)
     assert ds.classes[:3] == ["airplane", "automobile", "bird"]
@@ -130,15 +129,19 @@ def test_cifar10_npz_real_arrays(cifar_dir, monkeypatch):
     assert torch.equal(sub.images[0], ds.images[balanced_indices(ds.labels, 200, 0)[0]])
 
 
-def test_cifar10_npz_default_folder_is_beside_the_repo(monkeypatch):
-    monkeypatch.delenv("INFOMIN_SHARED_DATA", raising=False)
-    assert shared_data_dir() == Path(__file__).resolve().parents[2].parent / "shared" / "data"
+def test_data_root_is_the_env_variable_else_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("INFOMIN_DATA_ROOT", raising=False)
+    assert default_root() == Path.home() / ".cache" / "infomin" / "datasets"
+    monkeypatch.setenv("INFOMIN_DATA_ROOT", str(tmp_path))
+    assert default_root() == tmp_path
 
 
 def test_cifar10_npz_missing(tmp_path, monkeypatch):
-    monkeypatch.setenv("INFOMIN_SHARED_DATA", str(tmp_path))
-    with pytest.raises(SpecError, match="INFOMIN_SHARED_DATA"):
+    monkeypatch.setenv("INFOMIN_DATA_ROOT", str(tmp_path))
+    with pytest.raises(SpecError, match="INFOMIN_DATA_ROOT"):
         load("cifar10-npz")
+    with pytest.raises(SpecError, match="cifar10_train.npz"):
+        load("cifar10-npz", root=str(tmp_path / "elsewhere"))
     with pytest.raises(SpecError, match="split"):
         load("cifar10-npz", split="val")
 

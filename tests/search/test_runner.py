@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -120,6 +121,17 @@ def test_two_worker_processes_on_the_embedded_storage(tmp_path, mlflow_uri):
         assert run.data.tags["infomin.study"] == "tiny"
         assert t.value == pytest.approx(run.data.metrics["eval/linear_acc"])
         assert len(t.intermediate_values) == 1, "per-epoch kNN accuracy reported to Optuna"
+        # what a person reads in the MLflow UI: a short distinct name, a description with the result
+        assert run.info.run_name == f"t{t.number:02d} {t.params['space']}"
+        note = run.data.tags["mlflow.note.content"]
+        assert note.startswith(f"Trial {t.number} of study `tiny`: space = {t.params['space']}.")
+        assert f"Result: eval/linear_acc = {t.value:.4f}" in note and "I_NCE = " in note
+    assert len({r.data.tags["mlflow.runColor"] for r in children}) == 3, "each trial its own colour"
+    assert parents[0].data.tags["mlflow.note.content"].startswith("A test study: is Lab, YUV or RGB")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.tags["mlflow.experiment.primaryMetric.name"] == "eval/linear_acc"
+    assert json.loads(exp.tags["mlflow.sharedViewState.infomin"])["orderByKey"] == "metrics.`eval/linear_acc`"
+    assert study.metric_names == ["eval/linear_acc"], "optuna-dashboard names the objective"
     # Re-running with the same budget continues (nothing to do); a larger one extends it.
     again = run_study(STUDIES / "tiny.py", n_trials=3, workers=1, out=tmp_path / "out")
     assert again.counts["COMPLETE"] == 3 and again.parent_run_id == res.parent_run_id

@@ -58,7 +58,7 @@ def test_shipped_study_loads_and_every_baseline_builds(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_study_random_draws_build_valid_views(name):
     """Five seeded draws of each search space resolve to views that build and a valid config."""
-    from infomin.pipeline import resolve_views
+    from infomin.views import build_views
 
     study = load_study(REPO / "studies" / f"{name}.py")
     sampler = optuna.samplers.RandomSampler(seed=1)
@@ -66,7 +66,7 @@ def test_shipped_study_random_draws_build_valid_views(name):
     for _ in range(5):
         trial = opt.ask()
         views, config = study.candidate(optuna.trial.FixedTrial(dict(trial.params) or _draw(study, trial)))
-        spec, gen = resolve_views(views)
+        spec, gen = build_views(views)
         if "source" in views:  # a saved learned generator: its spec and weights come from the file
             assert spec["source"].endswith(".yaml") and gen.to_spec()["kind"] == spec["kind"]
         else:
@@ -209,18 +209,18 @@ def test_a_trial_can_propose_a_saved_learned_generator_by_source():
     import torch
 
     import infomin.views as V
-    from infomin.pipeline import resolve_views
     from infomin.search.spec import merge_views
+    from infomin.views import build_views
 
     assert merge_views({"kind": "channel_split", "space": "lab"}, {"source": "learned/flow_toy"}) == \
         {"source": "learned/flow_toy"}
-    spec, gen = resolve_views({"source": "learned/flow_toy"})
+    spec, gen = build_views({"source": "learned/flow_toy"})
     ref = V.load("learned/flow_toy")
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     assert spec["kind"] == "flow_color" and spec["source"].endswith("flow_toy.yaml")
     assert torch.equal(gen(x, generator=0)[0], ref(x, generator=0)[0])
     assert not torch.equal(gen(x, generator=0)[0], x[:, :1])  # the learned weights, not the identity
     with pytest.raises(SpecError, match="views.layers"):
-        resolve_views({"source": "learned/flow_toy", "layers": 2})
+        build_views({"source": "learned/flow_toy", "layers": 2})
     with pytest.raises(SpecError, match="no_such"):
-        resolve_views({"source": "learned/no_such"})
+        build_views({"source": "learned/no_such"})

@@ -1,24 +1,16 @@
-"""The InfoMin view learner: gradient directions of the min-max game, the fresh-critic I_NCE
-estimate, the end-to-end protocol with MLflow, and the ``infomin learn-views`` command."""
+"""The InfoMin view learner's loop: gradient directions of the min-max game, seeding, errors,
+and the game's effect at a fixed budget (unsupervised drops a label, semi-supervised keeps it)."""
 
 from __future__ import annotations
 
 import copy
-import math
 
 import pytest
 import torch
-import yaml
 
 from infomin.errors import SpecError
 from infomin.seeding import make_generator
-from infomin.train.adversarial import (
-    ViewLearner,
-    adversarial_fit,
-    estimate_mi,
-    grad_reverse,
-    start_generator,
-)
+from infomin.train.adversarial import ViewLearner, adversarial_fit, grad_reverse, start_generator
 from infomin.views import build
 
 TINY = {"encoder_kwargs": {"width": 4}, "proj_dim": 16}
@@ -72,6 +64,25 @@ def test_one_step_critic_descends_and_generator_ascends_infonce(toy):
     new_g.generator.load_state_dict(learner.generator.state_dict())
     assert _nce_at(new_critic, x) < before          # critics: gradient descent on L_NCE
     assert _nce_at(new_g, x) > before               # g: reversed gradient, ascent on L_NCE
+
+
+def test_alternating_update_moves_the_critic_first_and_g_against_the_new_critic(toy):
+    """The authors' learner script: the critic steps on detached views, then g steps against the
+    updated critic. The critic lowers L_NCE; g raises it against the critic it now faces."""
+    x = toy.batch(torch.arange(32))
+    learner = ViewLearner(_moved_flow(3), lr=1e-4, generator_lr=1e-4, update="alternating", seed=0, **TINY)
+    old = copy.deepcopy(learner)
+    before = _nce_at(old, x)
+    learner.step(x, make_generator(0))
+    new_critic = copy.deepcopy(old)
+    new_critic.critic.load_state_dict(learner.critic.state_dict())
+    after_critic = _nce_at(new_critic, x)
+    assert after_critic < before
+    both = copy.deepcopy(new_critic)
+    both.generator.load_state_dict(learner.generator.state_dict())
+    assert _nce_at(both, x) > after_critic         # g's step was taken against the updated critic
+    with pytest.raises(SpecError, match="update"):
+        ViewLearner(_moved_flow(), update="sequential", **TINY)
 
 
 def test_semi_supervised_generator_descends_cross_entropy(toy):
@@ -132,147 +143,6 @@ def test_start_generator_is_the_hand_designed_split():
         assert torch.allclose(torch.cat([v1, v2], 1), ref, atol=1e-6)
 
 
-def test_estimate_mi_separates_informative_from_destroyed_views(toy):
-    """Closed-form ends: views that are the same image carry everything; views of
-    independent noise carry nothing (the fresh critic's held-out I_NCE is ~0 or below)."""
-    from infomin.views.base import ViewGenerator
-
-    class Noise(ViewGenerator):
-        kind = "test_noise"
-        differentiable = frozenset()
-
-        @property
-        def channels(self):
-            return (3, 3)
-
-        def sample(self, x, rng):
-            return {"n": torch.rand(2, *x.shape, generator=rng)}
-
-        def apply(self, x, params):
-            return params["n"][0], params["n"][1]
-
-    class Same(Noise):
-        kind = "test_same"
-
-        def apply(self, x, params):
-            return x, x
-
-    kw = dict(steps=15, batch_size=32, seed=0, **TINY)
-    same = estimate_mi(Same(), toy, **kw)
-    noise = estimate_mi(Noise(), toy, **kw)
-    assert same["mi"] > 1.0 and noise["mi"] < 0.3
-    assert same["log_k"] == pytest.approx(torch.log(torch.tensor(63.0)).item())
-    assert same["mi"] <= same["log_k"]
-
-
-def test_learn_views_protocol_saves_registers_and_compares_in_one_experiment(mlflow_uri, tmp_path):
-    """The paper's protocol end to end at a tiny budget: learn g, measure I_NCE with fresh
-    critics, freeze g and train fresh encoders on start and learned views, save + register g."""
-    from infomin import tracking
-    from infomin.config import TrainConfig
-    from infomin.train.adversarial import learn_views
-    from infomin.views import load
-
-    cfg = TrainConfig(epochs=1, batch_size=32, train_subset=96, test_subset=64, progress=False,
-                      eval_every=0, knn_k=10)
-    res = learn_views("colorful-moving-digits", mode="semi-supervised", labels=40, epochs=1,
-                      batch_size=32, seeds=[0], train_subset=96, test_subset=64, mi_steps=3,
-                      encoder_kwargs={"width": 4}, eval_config=cfg, out=tmp_path / "flow.yaml",
-                      register_as="toy-flow", progress=False)
-    (row,) = res.table()
-    assert row["seed"] == 0
-    assert {"mi/before", "mi/after", "eval/linear_acc/start", "eval/linear_acc/learned"} <= set(row)
-    assert 0.0 <= row["eval/linear_acc/learned"] <= 1.0
-    assert row["mi/before"] <= math.log(32) and row["mi/after"] <= math.log(32)  # K = N (CMC form)
-    # every run lives in the one experiment: parent + adversarial + start views + learned views
-    runs = tracking.client().search_runs([res.experiment_id])
-    kinds = sorted(r.data.tags.get("infomin.kind") for r in runs)
-    assert kinds == ["adversarial", "learn-views", "learn-views/learned", "learn-views/start"]
-    assert {r.data.tags.get("mlflow.parentRunId") for r in runs} == {None, res.parent_run_id}
-    adv = tracking.get_run(res.seeds[0].run_id)
-    assert {"adv/mi_nce", "adv/ce_view1", "adv/ce_view2", "mi/before", "mi/after",
-            "eval/linear_acc/learned", "eval/linear_acc/start"} <= set(adv.data.metrics)
-    assert len(tracking.metric_history(res.seeds[0].run_id, "adv/mi_nce")) == 1  # one per epoch
-    parent = tracking.get_run(res.parent_run_id)
-    assert parent.data.metrics["eval/linear_acc/learned/mean"] == pytest.approx(row["eval/linear_acc/learned"])
-    # the learned-views run trained on the saved generator, not on a copy of the spec
-    learned = tracking.get_run(res.seeds[0].learned_run_id)
-    assert learned.data.params["views.source"].endswith("flow.yaml")
-    # saved, registered, and reloadable identically from the path and both URIs
-    assert (tmp_path / "flow.safetensors").is_file()
-    assert res.registered["registered_uri"] == "models:/toy-flow@current"
-    x = torch.rand(4, 3, 32, 32)
-    ref = res.generator(x)
-    for source in (tmp_path / "flow.yaml", "models:/toy-flow@current", res.registered["run_uri"]):
-        assert torch.equal(load(source)(x).v2, ref.v2)
-
-
-def test_summary_reports_mean_and_spread_over_seeds():
-    from infomin.train.adversarial import _summary
-
-    out = _summary([{"mi/after": 1.0, "eval/linear_acc/learned": 0.5},
-                    {"mi/after": 2.0, "eval/linear_acc/learned": 0.7},
-                    {"mi/after": 3.0, "eval/linear_acc/learned": 0.6}])
-    assert out["mi/after/mean"] == pytest.approx(2.0) and out["mi/after/std"] == pytest.approx(1.0)
-    assert out["eval/linear_acc/learned/std"] == pytest.approx(0.1)
-    assert _summary([{"mi/after": 1.5}])["mi/after/std"] == 0.0
-
-
-def test_cli_learn_views_saves_registers_and_prints_the_comparison(mlflow_uri, tmp_path):
-    from typer.testing import CliRunner
-
-    from infomin.cli import app
-    from infomin.views import load
-
-    out = tmp_path / "views" / "learned" / "cli_flow.yaml"
-    r = CliRunner().invoke(app, [
-        "learn-views", "--dataset", "colorful-moving-digits", "--mode", "unsupervised",
-        "--epochs", "1", "--seed", "2", "--start", "ydbdr", "--out", str(out), "--register", "cli-flow",
-        "--batch-size", "32", "--train-subset", "64", "--test-subset", "64", "--mi-steps", "2",
-        "--width", "4", "--no-eval", "--quiet"])
-    assert r.exit_code == 0, r.output
-    assert "I_NCE before" in r.output and "models:/cli-flow@current" in r.output
-    g = load("models:/cli-flow@current")
-    assert g.to_spec()["start"] == "ydbdr"
-    meta = yaml.safe_load(out.read_text())["meta"]
-    assert meta["provenance"]["seed"] == 2 and meta["provenance"]["dataset"] == "colorful-moving-digits"
-    bad = CliRunner().invoke(app, ["learn-views", "--mode", "supervised", "--out", str(out)])
-    assert bad.exit_code == 2 and "mode: got 'supervised'" in bad.output
-    # semi-supervised on another factor: the heads get the hue classes, the provenance says so
-    small = ["--epochs", "1", "--batch-size", "32", "--train-subset", "64", "--test-subset", "64",
-             "--mi-steps", "2", "--width", "4", "--no-eval", "--quiet", "--labels", "12"]
-    semi = tmp_path / "semi.yaml"
-    r = CliRunner().invoke(app, ["learn-views", "--label", "hue", "--ce-weight", "10", "--out", str(semi), *small])
-    assert r.exit_code == 0, r.output
-    prov = yaml.safe_load(semi.read_text())["meta"]["provenance"]
-    assert (prov["label"], prov["mode"], prov["labels"]) == ("hue", "semi-supervised", 12)
-    assert "registered: models:/semi@current" in r.output  # registered under the file's name by default
-    assert load("models:/semi@current").to_spec() == load(semi).to_spec()
-    bad = CliRunner().invoke(app, ["learn-views", "--label", "colour", "--out", str(semi), *small])
-    assert bad.exit_code == 2 and "label: got 'colour'" in bad.output and "hue" in bad.output
-    bad = CliRunner().invoke(app, ["learn-views", "--encoder", "resnet18", "--out", str(semi), *small])
-    assert bad.exit_code == 2 and "--width" in bad.output  # only the convnet has a width
-
-
-def test_cli_learn_views_with_the_gpu_scale_encoder(mlflow_uri, tmp_path):
-    """The GPU-scale command's ``--encoder resnet18`` reaches the critics (no convnet width)."""
-    from typer.testing import CliRunner
-
-    from infomin.cli import app
-
-    out = tmp_path / "r18.yaml"
-    r = CliRunner().invoke(app, [
-        "learn-views", "--encoder", "resnet18", "--mode", "unsupervised", "--epochs", "1",
-        "--batch-size", "16", "--train-subset", "32", "--test-subset", "32", "--mi-steps", "1",
-        "--no-eval", "--quiet", "--experiment", "r18", "--no-register", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    assert "registered:" not in r.output
-    import mlflow
-
-    run = mlflow.search_runs(experiment_names=["r18"], filter_string="tags.`infomin.kind` = 'adversarial'")
-    assert run["params.encoder"].tolist() == ["resnet18"] and out.exists()
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_unsupervised_game_lowers_the_critics_i_nce_at_a_fixed_budget(toy, seed):
     """The unsupervised game at work: with g playing, the I_NCE the critics reach is lower than with g frozen at
@@ -304,7 +174,7 @@ def test_semi_supervised_keeps_the_label_that_the_unsupervised_learner_drops(see
     """
     from infomin.data.base import balanced_indices
     from infomin.data.toy import colorful_moving_digits
-    from infomin.train.adversarial import probe_views
+    from infomin.train.critic import probe_views
 
     train = colorful_moving_digits("train", n=1000, seed=seed).relabel("hue")
     test = colorful_moving_digits("test", n=500, seed=seed).relabel("hue")

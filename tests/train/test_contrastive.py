@@ -10,6 +10,7 @@ from torch import nn
 
 from infomin.errors import InfominError, SpecError
 from infomin.models import ContrastiveModel
+from infomin.seeding import seeded
 from infomin.train import ddp
 from infomin.train.contrastive import (
     CHECKPOINT,
@@ -41,8 +42,8 @@ def _noisy_pairs(x: torch.Tensor):
 
 
 def _trainer(pair_fn, epochs=2, model_seed=0, **kw):
-    torch.manual_seed(model_seed)
-    model = ContrastiveModel((3, 3), "convnet", proj_dim=16, encoder_kwargs={"width": 8})
+    with seeded(model_seed):
+        model = ContrastiveModel((3, 3), "convnet", proj_dim=16, encoder_kwargs={"width": 8})
     kw = {"temperature": 0.5, "epochs": epochs, "steps_per_epoch": N // 16, "lr": 0.05,
           "warmup_epochs": 0.5, "device": "cpu", "progress": False, **kw}
     return ContrastiveTrainer(model, pair_fn, **kw)
@@ -73,7 +74,7 @@ def test_warmup_longer_than_run_is_capped():
 
 
 @pytest.mark.parametrize("name,cls", [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW),
-                                      ("lars", LARS)])
+                                      ("adam", torch.optim.Adam), ("lars", LARS)])
 def test_optimizers_reduce_a_quadratic(name, cls):
     w = nn.Parameter(torch.tensor([[3.0, -2.0]]))
     opt = build_optimizer([w], name, lr=0.1 if name != "lars" else 5.0, weight_decay=0.0)
@@ -99,7 +100,7 @@ def test_lars_trust_ratio():
 
 def test_bad_optimizer_names_choices():
     with pytest.raises(SpecError, match="lars"):
-        build_optimizer([nn.Parameter(torch.zeros(1))], "adam", lr=0.1)
+        build_optimizer([nn.Parameter(torch.zeros(1))], "adamax", lr=0.1)
 
 
 def test_training_lowers_the_loss():
@@ -109,6 +110,39 @@ def test_training_lowers_the_loss():
     assert hist["train/loss"][-1] < hist["train/loss"][0] - 0.1
     k = 2 * 16 - 1
     assert hist["train/mi_nce"] == pytest.approx([math.log(k) - v for v in hist["train/loss"]])
+
+
+def test_constant_schedule_and_a_step_budget_across_epochs():
+    """The fresh critics' setting: Adam at a constant rate for exactly ``max_steps`` steps,
+    even when that ends inside an epoch (6 steps per epoch here)."""
+    calls = []
+    inner = _noisy_pairs(_images())
+
+    def counting(idx, rng):
+        calls.append(len(idx))
+        return inner(idx, rng)
+
+    tr = _trainer(counting, epochs=3, optimizer="adam", lr=1e-3, schedule="constant", max_steps=8)
+    hist = tr.fit(N, 16, rng=torch.Generator().manual_seed(0))
+    assert len(calls) == 8 and tr.steps_done == 8 and tr.epoch == 2
+    assert hist["train/lr"] == [1e-3, 1e-3]
+    assert isinstance(tr.optimizer, torch.optim.Adam)
+    with pytest.raises(SpecError, match="schedule"):
+        _trainer(inner, schedule="linear")
+
+
+def test_views_are_made_without_a_graph():
+    """Views are data: a generator with learnable weights gets no gradient from training."""
+    x = _images()
+    w = nn.Parameter(torch.ones(()))
+
+    def pair_fn(idx, rng):
+        v = x[idx] * w
+        assert not v.requires_grad
+        return v, v + 0.1 * torch.randn(v.shape, generator=rng), {}
+
+    _trainer(pair_fn, epochs=1).fit(N, 16, rng=torch.Generator().manual_seed(0))
+    assert w.grad is None
 
 
 class _Crash(Exception):

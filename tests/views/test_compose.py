@@ -88,10 +88,33 @@ def test_to_spec_round_trips_and_replays_the_same_views():
     assert torch.equal(a.v1, b.v1) and torch.equal(a.v2, b.v2)
 
 
-def test_differentiable_is_the_intersection_of_the_stages():
-    assert Pair().differentiable == frozenset({"input", "params"})
-    assert Pair(augment="simclr").differentiable == frozenset({"input"})
-    assert Pair(split="lab").differentiable == frozenset({"input"})
+@pytest.mark.parametrize("stages,declared", [
+    ({}, {"input", "params"}),
+    ({"augment": "simclr"}, {"input", "params"}),
+    ({"split": "lab"}, {"input", "params"}),
+    ({"split": {"kind": "flow_color"}}, {"input", "params", "weights"}),
+    ({"spatial": "identity", "split": {"kind": "flow_color"}}, {"input", "weights"}),
+])
+def test_declared_gradients_are_what_flows_through_the_chain(stages, declared):
+    """A stage's params or weights get gradients when every later stage passes gradients to its
+    input; the declaration is checked against real gradients."""
+    gen = Pair(**stages)
+    assert gen.differentiable == frozenset(declared)
+    x = _x().requires_grad_()
+    v1, v2, params = gen(x, rng=0)
+    boxes = [params["spatial"][k] for k in ("box1", "box2") if k in params["spatial"]]
+    if boxes:
+        params = {**params, "spatial": {**params["spatial"],
+                                        **{k: params["spatial"][k].clone().requires_grad_()
+                                           for k in ("box1", "box2")}}}
+        v1, v2, _ = gen.replay(x, params)
+    (v1.sum() + v2.sum()).backward()
+    assert ("input" in declared) == (x.grad is not None and bool(x.grad.abs().sum() > 0))
+    if boxes:
+        got = params["spatial"]["box1"].grad
+        assert ("params" in declared) == (got is not None and bool(got.abs().sum() > 0))
+    weights = [q.grad for q in gen.parameters()]
+    assert ("weights" in declared) == any(g is not None and bool(g.abs().sum() > 0) for g in weights)
 
 
 def test_bad_stages_raise_spec_errors_with_the_stage_path():

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from infomin.errors import InfominError, SpecError
-from infomin.views import build, load, save
+from infomin.views import build, hub, load, save
 from infomin.views.io import FORMAT, UnsafeFileError, read_meta, sha256_file
 
 
@@ -156,7 +156,7 @@ def test_runs_and_models_uris_against_a_real_sqlite_store(mlflow_uri):
     path = save(g, "out/flow.yaml", provenance={"seed": 5})
     with tracking.start_run(experiment="io-test") as run:
         pass
-    out = tracking.log_view_generator(path, run_id=run.run_id, register_as="toy-flow", alias="current")
+    out = hub.log_view_generator(path, run_id=run.run_id, register_as="toy-flow", alias="current")
     assert out["registered_uri"] == "models:/toy-flow@current" and out["version"] == 1
     x = _x()
     ref = g(x)
@@ -167,12 +167,12 @@ def test_runs_and_models_uris_against_a_real_sqlite_store(mlflow_uri):
         assert not any(p.requires_grad for p in h.parameters())
     # nothing pickled anywhere in the logged model or the run's artifacts
     files = tracking.list_artifacts(run.run_id)
-    model_dir = tracking.download_view_generator("models:/toy-flow@current").parents[1]
+    model_dir = hub.download_view_generator("models:/toy-flow@current").parents[1]
     files += [str(p) for p in model_dir.rglob("*") if p.is_file()]
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt", ".pth", ".cloudpickle"))]
     assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     # a second version moves the alias
-    out2 = tracking.log_view_generator(save(_trained_flow(seed=6), "out/flow2.yaml"),
+    out2 = hub.log_view_generator(save(_trained_flow(seed=6), "out/flow2.yaml"),
                                        run_id=run.run_id, register_as="toy-flow", alias="current")
     assert out2["version"] == 2
     assert not torch.equal(load("models:/toy-flow@current")(x).v1, ref.v1)
@@ -193,7 +193,7 @@ def test_registry_helpers_leave_mlflow_global_uri_and_env_alone(mlflow_uri, tmp_
         path = save(g, f"g{i}.yaml")
         with tracking.start_run(experiment="x") as run:
             pass
-        tracking.log_view_generator(path, run_id=run.run_id, register_as="flow")
+        hub.log_view_generator(path, run_id=run.run_id, register_as="flow")
         assert os.environ["MLFLOW_TRACKING_URI"] == uri and mlflow.get_tracking_uri() == uri
         assert torch.equal(load("models:/flow@current")(_x()).v1, g(_x()).v1)
 

@@ -8,7 +8,7 @@ never sees the trial, so each mode is told apart by the colour space it trains o
 
 import math
 
-from infomin.pipeline import run_candidate
+from infomin.protocols import run_candidate
 from infomin.search import StudySpec
 
 MODES = ["ok", "nan", "inf", "text", "raise"]

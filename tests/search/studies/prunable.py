@@ -6,7 +6,7 @@ It replaces the trainer through the study's ``run`` hook and opens its child run
 """
 
 from infomin import tracking
-from infomin.pipeline import CandidateResult
+from infomin.protocols import CandidateResult
 from infomin.search import StudySpec
 
 STUDY = StudySpec(

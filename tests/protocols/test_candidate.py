@@ -1,5 +1,5 @@
-"""run_candidate end to end on the toy: it learns, the MLflow run is complete, failures are FAILED
-runs with a reason, pruning is KILLED, resume through the pipeline, and a 2-process DDP run."""
+"""infomin.protocols.run_candidate end to end on the toy: it learns, the MLflow run is complete, failures are FAILED
+runs with a reason, pruning is KILLED, resume through the protocol, and a 2-process DDP run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from infomin import tracking
 from infomin.config import TrainConfig
 from infomin.errors import InfominError, SpecError
-from infomin.pipeline import run_candidate
+from infomin.protocols import run_candidate
 
 TOY = "colorful-moving-digits"
 FACTORS = {"kind": "shared_factors", "shared": ["digit", "position"]}
@@ -27,16 +27,16 @@ def _tiny(**kw) -> TrainConfig:
 def _random_init_probes(cfg: TrainConfig) -> dict[str, float]:
     """The same encoder at its (seeded) initialisation, probed the same way."""
     from infomin import data as D
-    from infomin.evaluate import extract_features, linear_probe
+    from infomin.evaluate import encode_fn, extract_features, linear_probe
     from infomin.models import ContrastiveModel
-    from infomin.pipeline import feature_fn
-    from infomin.seeding import seed_everything
+    from infomin.seeding import seeded
+    from infomin.views import build
 
     train = D.load(cfg.dataset, split="train", subset=cfg.train_subset, seed=cfg.seed)
     test = D.load(cfg.dataset, split="test", subset=cfg.test_subset, seed=cfg.seed)
-    seed_everything(cfg.seed)
-    model = ContrastiveModel((3, 3), cfg.encoder, proj_dim=cfg.proj_dim).eval()
-    enc = feature_fn(model, None)
+    with seeded(cfg.seed):
+        model = ContrastiveModel((3, 3), cfg.encoder, proj_dim=cfg.proj_dim).eval()
+    enc = encode_fn(model, build(FACTORS), device="cpu")
     tr, te = extract_features(enc, train.images), extract_features(enc, test.images)
     return {f: linear_probe(tr, train.factors[f], te, test.factors[f], seed=cfg.seed)
             for f in ("digit", "position")}
@@ -80,7 +80,7 @@ def test_training_learns_what_the_views_share_and_the_run_is_complete(tracking_d
 
 
 def test_run_candidate_reloads_for_eval(tracking_db):
-    from infomin.pipeline import evaluate_run, load_model
+    from infomin.protocols import evaluate_run, load_model
 
     res = run_candidate({"kind": "channel_split", "space": "lab", "split": [[0], [1, 2]]},
                         _tiny(epochs=1))
@@ -142,7 +142,7 @@ def test_nested_child_run(tracking_db):
     assert child.info.experiment_id == exp
 
 
-def test_resume_through_the_pipeline_matches_an_uninterrupted_run(tracking_db, tmp_path):
+def test_resume_through_the_protocol_matches_an_uninterrupted_run(tracking_db, tmp_path):
     cfg = _tiny(epochs=2, eval_every=0, train_subset=64)
     full = run_candidate(FACTORS, cfg)
 
@@ -181,7 +181,7 @@ def test_config_is_required():
 
 
 def test_ceiling_warning_closed_form():
-    from infomin.pipeline import ceiling_warning
+    from infomin.protocols import ceiling_warning
 
     k = 255
     assert ceiling_warning(0.5 * math.log(k), k) is None
