@@ -14,8 +14,8 @@ Plus a bare crop pair (random_resized_crop) and an L | ab split (lab_l_ab, cmc_l
 Each figure is the median of ``REPEATS`` timed calls after a warm-up call; the pipelines are
 timed in turn, one call each per round, so a change in a shared machine's load hits all alike.
 The per-sample pipeline is timed on the first images of the batch (its cost is linear in
-the batch). Run: ``python bench/views.py [--threads 1] [--quick]`` (under a minute on 2
-idle cores).
+the batch). Run: ``python bench/views.py [--threads 1] [--quick] [--device cuda]`` (under a
+minute on 2 idle cores; ``--device cuda`` times every pipeline on a batch already on the GPU).
 """
 
 from __future__ import annotations
@@ -72,15 +72,17 @@ def round_robin_rates(pipelines: dict[str, tuple], repeats: int) -> dict[str, fl
     return {name: n / statistics.median(times[name]) for name, (_, n) in pipelines.items()}
 
 
-def bench_size(size: int, batch: int, per_sample_n: int, repeats: int) -> tuple[list[dict], list[dict]]:
-    """Rows (name, img/s) for the SimCLR recipe and for the bare crop / split kinds."""
-    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    ours = V.build(V.merge(V.load_spec("simclr"), {"spatial.size": size}))
-    crop_only = V.build({"kind": "random_resized_crop", "size": size})
-    lab = V.build("lab_l_ab")
-    cmc = V.build(V.merge(V.load_spec("cmc_lab"), {"spatial.size": size}))
+def bench_size(size: int, batch: int, per_sample_n: int, repeats: int,
+               device: str = "cpu") -> tuple[list[dict], list[dict]]:
+    """Rows (name, img/s) for the SimCLR recipe and for the bare crop / split kinds, every
+    pipeline working on a batch already on ``device``."""
+    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    ours = V.build(V.merge(V.load_spec("simclr"), {"spatial.size": size})).to(device)
+    crop_only = V.build({"kind": "random_resized_crop", "size": size}).to(device)
+    lab = V.build("lab_l_ab").to(device)
+    cmc = V.build(V.merge(V.load_spec("cmc_lab"), {"spatial.size": size})).to(device)
     tv = torchvision_pipeline(size)
-    ko = kornia_pipeline(size)
+    ko = kornia_pipeline(size).to(device)
     rng = torch.Generator().manual_seed(0)
 
     def per_sample():
@@ -103,12 +105,15 @@ def bench_size(size: int, batch: int, per_sample_n: int, repeats: int) -> tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(parser(__doc__.splitlines()[0]), argv)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA if present)")
+    args = parse_args(p, argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     t0 = time.perf_counter()
-    print(banner("views: images/s, two views per image"))
+    print(banner("views: images/s, two views per image", {"device": device}))
     repeats = 1 if args.quick else REPEATS
     for size, batch, m in (QUICK_SIZES if args.quick else SIZES):
-        recipe, parts = bench_size(size, batch, m, repeats)
+        recipe, parts = bench_size(size, batch, m, repeats, device)
         print_table(f"SimCLR recipe, {size} px, batch {batch} (per-sample pipeline timed on {m} images)",
                     recipe, ratio_of="img/s")
         base = recipe[0]["img/s"]

@@ -3,7 +3,7 @@
 1. Writes a view grid of every preset in ``views/`` to ``demo-out/`` (what each
    encoder sees).
 2. Runs the ``quickstart`` study (``studies/quickstart.py``): five candidate view
-   pairs on the toy (colorful-moving-digits), each trained contrastively, probed
+   pairs on the toy (colorful-moving-digits), three seeds each, trained contrastively, probed
    (one linear probe per factor: digit, background, position) and recorded as a
    child MLflow run under one parent run for the study, with an embedded SQLite
    Optuna storage and MLflow store in the working directory.
@@ -11,7 +11,7 @@
    and the command that opens the MLflow UI and optuna-dashboard (``infomin ui``,
    spelled ``.venv/bin/infomin ui`` when run by ``make demo``).
 
-About 3-5 minutes on 2 CPU cores. ``--quick`` trains and probes a single small
+About 5 minutes on 2 idle CPU cores (docs/toy.md). ``--quick`` trains and probes a single small
 candidate instead of the study (a smoke test of well under a minute).
 """
 

@@ -28,7 +28,7 @@ from infomin.search import StudySpec
 
 SPACES = ("lab", "luv", "ycbcr", "yuv", "yiq", "ydbdr", "ypbpr", "xyz", "hsv", "rgb")
 
-TRAIN = recipes.CIFAR_CPU
+TRAIN = recipes.CIFAR_CPU_SMALL
 
 STUDY = StudySpec(
     dataset="cifar10-npz",

@@ -29,7 +29,7 @@ from infomin.search import StudySpec
 
 DISTANCES = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0)
 
-TRAIN = recipes.CIFAR_CPU
+TRAIN = recipes.CIFAR_CPU_SMALL
 
 STUDY = StudySpec(
     dataset="cifar10-npz",

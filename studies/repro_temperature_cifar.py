@@ -29,7 +29,7 @@ from infomin.search import StudySpec
 
 TAUS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
-TRAIN = recipes.CIFAR_CPU
+TRAIN = recipes.CIFAR_CPU_SMALL
 
 STUDY = StudySpec(
     dataset="cifar10-npz",

@@ -111,3 +111,25 @@ def test_demo_writes_a_grid_per_preset(tmp_path):
     assert written and all(p.is_file() and p.stat().st_size > 1000 for p in written)
     assert {p.stem for p in written} <= {f"views_{n.replace('/', '_')}" for n in presets()}
     assert (tmp_path / "demo-out" / "views_lab_l_ab.png") in written
+
+
+def test_recipe_comes_first_then_config_then_flags_and_sets_its_views(uri, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("temperature: 0.7\n")
+    # the toy is 32 px RGB too: simclr views through the recipe become 16 px crops
+    res = runner.invoke(app, ["train", "--views", "simclr", "--recipe", "CIFAR_CPU", *TINY,
+                              "--config", str(cfg), "--set", "encoder=convnet", "--tracking-uri", uri])
+    assert res.exit_code == 0, res.output
+    assert "recipe CIFAR_CPU" in res.output and "'size': 16" in res.output
+    p = tracking.get_run(_run_id(res.output), uri=uri).data.params
+    assert p["optimizer"] == "sgd" and p["eval_every"] == "0"      # from the recipe
+    assert p["temperature"] == "0.7"                               # the config file wins over it
+    assert p["encoder"] == "convnet" and p["epochs"] == "1"        # --set and flags win over both
+    assert p["views.spatial.size"] == "16"
+
+
+def test_unknown_recipe_is_one_clear_line(uri):
+    res = runner.invoke(app, ["train", "--views", "simclr", "--recipe", "cifar", *TINY,
+                              "--tracking-uri", uri])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "CIFAR_CPU" in res.output

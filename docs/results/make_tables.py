@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib
 import mlflow
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -46,37 +47,51 @@ def f3(v):
     return f"{v:.3f}"
 
 
+def mean_sd(vs):
+    """'0.643 ± 0.044' over seeds ('0.643' for one)."""
+    vs = [float(v) for v in vs]
+    if len(vs) == 1:
+        return f3(vs[0])
+    return f"{np.mean(vs):.3f} ± {np.std(vs, ddof=1):.3f}"
+
+
 def shared_factors():
     name = "repro_shared_factors"
     df = runs(name)
     order = ["digit", "background", "position", "digit+background", "digit+position",
              "background+position", "digit+background+position"]
-    rows = {}
+    factors = ("digit", "background", "position")
+    rows = {}   # subset -> its trials (one per seed)
     for _, r in df.iterrows():
         shared = "+".join(eval(r["params.views.shared"])) if r["params.views.shared"].startswith("[") else r["params.views.shared"]
-        rows[shared] = r
-    lines = ["| shared factors | digit acc | background acc | position acc | I_NCE (nats) | log K | seconds |",
-             "|---|---|---|---|---|---|---|"]
+        rows.setdefault(shared, []).append(r)
+    lines = ["| shared factors | seeds | digit acc | background acc | position acc | I_NCE (nats) | log K | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in order:
         if s not in rows:
-            lines.append(f"| {s} | (not run) | | | | | |")
+            lines.append(f"| {s} | (not run) | | | | | | |")
             continue
-        r = rows[s]
-        secs = r["secs"]
-        accs = [r[f"metrics.eval/linear_acc/{f}"] for f in ("digit", "background", "position")]
-        cells = [f3(a) for a in accs]
-        lines.append(f"| {s} | " + " | ".join(cells) + f" | {r['metrics.mi/nce']:.2f} | {r['metrics.mi/log_k']:.2f} | {secs:.0f} |")
+        rs = rows[s]
+        cells = [mean_sd([r[f"metrics.eval/linear_acc/{f}"] for r in rs]) for f in factors]
+        lines.append(f"| {s} | {len(rs)} | " + " | ".join(cells)
+                     + f" | {mean_sd([r['metrics.mi/nce'] for r in rs])} | {rs[0]['metrics.mi/log_k']:.2f}"
+                     + f" | {np.mean([r['secs'] for r in rs]):.0f} |")
     rb = json.load(open("untrained_baseline.json"))
-    lines.append(f"| *untrained encoder (no views)* | {rb['toy/digit']:.3f} | {rb['toy/background']:.3f} | {rb['toy/position']:.3f} | | | |")
-    lines.append("| *chance* | 0.100 | 0.083 | 0.063 | | | |")
+    floor = {f: [v for k, v in rb.items() if k.startswith(f"toy/{f}/")] for f in factors}
+    lines.append(f"| *untrained encoder (no views)* | {len(floor['digit'])} | "
+                 + " | ".join(mean_sd(floor[f]) for f in factors) + " | | | |")
+    lines.append("| *chance* | | 0.100 | 0.083 | 0.063 | | | |")
     out = write_table(name, lines)
-    # grouped bars
+    # grouped bars: the mean over seeds, the seeds as dots
     done = [s for s in order if s in rows]
     fig, ax = plt.subplots(figsize=(8, 3.4))
     w = 0.27
-    for i, (f, c) in enumerate(zip(("digit", "background", "position"), ("tab:blue", "tab:orange", "tab:green"), strict=True)):
-        ax.bar([k + (i - 1) * w for k in range(len(done))], [rows[s][f"metrics.eval/linear_acc/{f}"] for s in done],
-               w, label=f"probe: {f}", color=c)
+    for i, (f, c) in enumerate(zip(factors, ("tab:blue", "tab:orange", "tab:green"), strict=True)):
+        xs = [k + (i - 1) * w for k in range(len(done))]
+        vals = [[r[f"metrics.eval/linear_acc/{f}"] for r in rows[s]] for s in done]
+        ax.bar(xs, [np.mean(v) for v in vals], w, label=f"probe: {f}", color=c)
+        for x, v in zip(xs, vals, strict=True):
+            ax.plot([x] * len(v), v, "k.", ms=2)
         ax.axhline([0.1, 1 / 12, 1 / 16][i], color=c, ls=":", lw=0.8)
     ax.set_xticks(range(len(done)))
     ax.set_xticklabels([s.replace("+", "+\n") for s in done], fontsize=7)

@@ -1,7 +1,9 @@
 """``infomin train`` (train and score one view candidate) and ``infomin eval RUN_ID`` (re-probe it).
 
 Configuration precedence: :class:`~infomin.config.TrainConfig` defaults, then
-``--config cfg.yaml``, then ``--set key=value``, then the named flags. The
+``--recipe NAME`` (:mod:`infomin.recipes`), then ``--config cfg.yaml``, then
+``--set key=value``, then the named flags. A recipe's view parameters (e.g. 16 px
+crops) are applied to the views too, unless they are a learned generator. The
 resolved config is printed and saved with the run.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -31,9 +34,28 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+def _recipe_views(recipe: str, views: str):
+    """``views`` with the recipe's view parameters applied: a spec dict when they change it, else
+    ``views`` itself (learned generators and URIs are left as they are)."""
+    from infomin import recipes
+    from infomin.views import hub
+    from infomin.views.sources import resolve_source
+
+    if hub.is_uri(views):
+        return views
+    src = resolve_source(views)
+    if src.has_weights:
+        return views
+    spec = src.spec
+    new = recipes.apply_views(recipe, spec)
+    return views if new == spec else new
+
+
 def train(
     views: str = typer.Option(..., "--views", "-v", help="View spec: a preset name (simclr, lab_l_ab), "
                               "a YAML path, or runs:/ / models:/ URI of a learned generator."),
+    recipe: str = typer.Option(None, "--recipe", "-r", help="A named recipe (infomin.recipes, e.g. "
+                               "CIFAR_CPU): its settings come first, then --config, --set and the flags."),
     dataset: str = typer.Option(None, help="colorful-moving-digits, cifar10, cifar10-npz, cifar100, "
                                 "stl10, npz:<path>, folder:<path>."),
     data_root: str = typer.Option(None, "--data-root", help="Dataset folder (cifar10-npz arrays, torchvision "
@@ -60,7 +82,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a contrastive model on VIEWS, score it, and record one MLflow run."""
-    from infomin import tracking
+    from infomin import recipes, tracking
     from infomin.config import TrainConfig
     from infomin.protocols import run_candidate
 
@@ -74,8 +96,17 @@ def train(
             overrides["resume"] = True
         if quiet:
             overrides["progress"] = False
-        cfg = (TrainConfig.from_yaml(config, **overrides) if config is not None
-               else TrainConfig.from_dict(overrides))
+        base = recipes.get(recipe) if recipe is not None else {}
+        if config is not None:
+            TrainConfig.from_yaml(config)          # a clear error for a bad file, before merging
+            base.update(yaml.safe_load(config.read_text()) or {})
+        cfg = TrainConfig.from_dict(base, **overrides)
+        if recipe is not None:
+            new_views = _recipe_views(recipe, views)
+            if new_views is not views:
+                out.print(f"[bold]recipe {recipe}[/]: views {views!r} with "
+                          f"{recipes.VIEW_OVERRIDES[recipe]}", highlight=False, soft_wrap=True)
+                views = new_views
         out.print("[bold]resolved config[/]")
         out.print(cfg.to_yaml().rstrip(), highlight=False, soft_wrap=True)
         exp_id = (tracking.get_or_create_experiment(experiment, uri=tracking_uri)

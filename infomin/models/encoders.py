@@ -5,6 +5,10 @@ Names (see :func:`build_encoder`):
 * ``"convnet"``: a small 4-block conv net (conv3x3-BN-ReLU, strides 1, 2, 2, 2, global
   average pool). About 0.4 M parameters at the default width; the encoder used for CPU
   studies and tests (ResNet-18 is for GPUs: see README, Performance).
+* ``"convnet-512"``: the same net with a 1x1 conv-BN-ReLU from 256 to 512 channels before
+  the pool (``convnet(out_dim=512)``): twice the features for the linear probe for one
+  1x1 conv on the last (4 x 4 at 32 px) feature map; the encoder of the CPU recipe
+  ``infomin.recipes.CIFAR_CPU``.
 * ``"resnet18"``: torchvision's ResNet-18 with the CIFAR stem used by SimCLR for
   32 px images: "we replace the first 7x7 Conv of stride 2 with 3x3 Conv of stride 1,
   and also remove the first max pooling operation" (Chen et al. 2020, arXiv 2002.05709,
@@ -31,7 +35,12 @@ from torch import Tensor, nn
 
 from infomin.errors import SpecError, check_int
 
-BUILTIN: tuple[str, ...] = ("convnet", "resnet18")
+#: named variants of :func:`convnet` (its keyword arguments); a config picks one by name
+CONVNETS: dict[str, dict[str, Any]] = {
+    "convnet": {},
+    "convnet-512": {"out_dim": 512},
+}
+BUILTIN: tuple[str, ...] = (*CONVNETS, "resnet18")
 
 
 class Encoder(nn.Module):
@@ -60,10 +69,12 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
-def convnet(in_channels: int, width: int = 32, out_dim: int | None = None) -> Encoder:
+def convnet(in_channels: int, width: int = 32, out_dim: int | None = None,
+            name: str = "convnet") -> Encoder:
     """Small conv net: widths ``width * (1, 2, 4, 8)``, strides (1, 2, 2, 2), global average pool.
 
-    ``out_dim`` defaults to ``8 * width`` (256); another value adds a 1x1 conv to it.
+    ``out_dim`` defaults to ``8 * width`` (256); another value adds a 1x1 conv-BN-ReLU to it.
+    ``name`` is recorded on the encoder (the variant's name in :data:`CONVNETS`).
     """
     check_int("width", width, 1)
     w = (width, 2 * width, 4 * width, 8 * width)
@@ -80,7 +91,7 @@ def convnet(in_channels: int, width: int = 32, out_dim: int | None = None) -> En
                                     nn.ReLU(inplace=True)))
         d = out_dim
     layers.append(nn.AdaptiveAvgPool2d(1))
-    return Encoder(nn.Sequential(*layers), d, "convnet", in_channels)
+    return Encoder(nn.Sequential(*layers), d, name, in_channels)
 
 
 def resnet18_cifar(in_channels: int) -> Encoder:
@@ -146,20 +157,21 @@ def available() -> list[str]:
 
 
 def build_encoder(name: str, in_channels: int, **kwargs: Any) -> Encoder:
-    """Build an encoder by name: ``"convnet"``, ``"resnet18"`` or ``"tv:<torchvision name>"``.
+    """Build an encoder by name: ``"convnet"`` (or a variant in :data:`CONVNETS`, e.g.
+    ``"convnet-512"``), ``"resnet18"`` or ``"tv:<torchvision name>"``.
 
     Args:
         name: the encoder name.
         in_channels: channels of the view it encodes (e.g. 1 for L, 2 for ab).
-        **kwargs: passed to the factory (``convnet``: ``width``, ``out_dim``;
-            ``tv:``: ``weights``).
+        **kwargs: passed to the factory (``convnet`` and its variants: ``width``, ``out_dim``,
+            over the variant's own values; ``tv:``: ``weights``).
 
     Returns:
         An :class:`Encoder` mapping (N, in_channels, H, W) to (N, ``out_dim``).
     """
     check_int("in_channels", in_channels, 1)
-    if name == "convnet":
-        return convnet(in_channels, **kwargs)
+    if isinstance(name, str) and name in CONVNETS:
+        return convnet(in_channels, **{**CONVNETS[name], **kwargs}, name=name)
     if name == "resnet18":
         if kwargs:
             raise SpecError("encoder_kwargs", sorted(kwargs), "resnet18 takes no options")

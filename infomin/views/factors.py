@@ -92,8 +92,12 @@ class SharedFactors(ViewGenerator):
 class FactorPairs:
     """The :class:`~infomin.views.base.PairSource` of :class:`SharedFactors` on one dataset.
 
-    Calling it with anchor indices (B,) re-renders two images per anchor; ``params``
-    holds both views' render parameters and factor labels, so a pair can be replayed.
+    Calling it with anchor indices (B,) re-renders two images per anchor: both keep the
+    anchor's ``shared`` factors (a shared digit keeps the same handwritten instance; a shared
+    background the same region, cut and flip), and each view resamples the other factors and
+    the nuisances (the digit's colour, the background's tone:
+    :data:`~infomin.data.toy.NUISANCE_PARAMS`) independently from the dataset's pools.
+    ``params`` holds both views' render parameters and factor labels, so a pair can be replayed.
     """
 
     channels = (3, 3)

@@ -9,7 +9,7 @@ from torch import nn
 from infomin.errors import SpecError
 from infomin.models import ContrastiveModel, ProjectionHead, build_encoder
 
-ENCODERS = {"convnet": 256, "resnet18": 512, "tv:resnet18": 512}
+ENCODERS = {"convnet": 256, "convnet-512": 512, "resnet18": 512, "tv:resnet18": 512}
 
 
 @pytest.mark.parametrize("name,dim", ENCODERS.items())
@@ -49,6 +49,27 @@ def test_torchvision_backbone_adapts_first_conv_and_drops_classifier():
 def test_convnet_options():
     enc = build_encoder("convnet", 3, width=8, out_dim=20)
     assert enc(torch.rand(2, 3, 16, 16)).shape == (2, 20) and enc.out_dim == 20
+
+
+def test_convnet_512_is_the_convnet_with_a_1x1_expansion():
+    torch.manual_seed(0)
+    base = build_encoder("convnet", 3)
+    torch.manual_seed(0)
+    wide = build_encoder("convnet-512", 3)
+    assert wide.name == "convnet-512" and base.name == "convnet"
+    # same trunk (same weights from the same seed), then conv1x1(256 -> 512)-BN-ReLU, then the pool
+    trunk = list(wide.backbone)[:4]
+    for a, b in zip(trunk, list(base.backbone)[:4], strict=True):
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(pa, pb)
+    expand = wide.backbone[4]
+    assert isinstance(expand[0], nn.Conv2d) and expand[0].kernel_size == (1, 1)
+    assert (expand[0].in_channels, expand[0].out_channels) == (256, 512)
+    # its factory options still apply over the variant's own
+    assert build_encoder("convnet-512", 2, width=8).out_dim == 512
+    assert build_encoder("convnet-512", 2, out_dim=64).out_dim == 64
+    # any input size: the recipe trains on 24 px crops and probes 32 px images
+    assert wide(torch.rand(2, 3, 24, 24)).shape == (2, 512)
 
 
 def test_unknown_names():

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from infomin.data import ImageDataset, load
-from infomin.data.toy import FACTORS, cell_masks, colorful_moving_digits
+from infomin.data.toy import (
+    FACTOR_PARAMS,
+    FACTORS,
+    NUISANCE_PARAMS,
+    cell_masks,
+    colorful_moving_digits,
+)
 from infomin.errors import SpecError
 from infomin.views import build
 from infomin.views.factors import FactorPairs
@@ -17,7 +23,8 @@ def toy():
     return colorful_moving_digits("train", n=600, seed=0)
 
 
-SHARED_CASES = [(), ("digit",), ("background",), ("position",), ("digit", "position"), FACTORS]
+SHARED_CASES = [(), ("digit",), ("background",), ("position",), ("digit", "background"),
+                ("digit", "position"), FACTORS]
 
 
 @pytest.mark.parametrize("shared", SHARED_CASES)
@@ -33,30 +40,42 @@ def test_pairs_share_exactly_the_requested_factors(toy, shared):
         if f in shared:
             assert same == 1, f
             assert torch.equal(p1[f], toy.factors[f][idx]), f  # the anchor's factor
+            for key in FACTOR_PARAMS[f]:                         # and all that renders it
+                assert torch.equal(p1[key], toy.params[key][idx]) and torch.equal(p2[key], p1[key]), key
         else:
             assert same < 0.3, (f, float(same))  # independent draws agree ~1/10, 1/12, 1/16
+    for key in NUISANCE_PARAMS:  # never shared, whatever the views share
+        differ = (p1[key] != p2[key]).flatten(1).any(1).float().mean()
+        assert differ == 1, key
     # check the re-rendered pixels, not only the parameters
     r1, a1 = toy.renderer.render(p1, return_alpha=True)
     r2, a2 = toy.renderer.render(p2, return_alpha=True)
     assert torch.equal(r1, v1) and torch.equal(r2, v2)
+    same_texture = (toy.renderer.background(p1) == toy.renderer.background(p2)).flatten(1).all(1)
     if "background" in shared:
-        bg = (a1 == 0) & (a2 == 0)
-        assert torch.equal((v1 - v2).abs().amax(1, keepdim=True)[bg], torch.zeros(int(bg.sum())))
+        assert same_texture.all()      # the same grey texture, toned differently
+        assert not torch.equal(v1, v2)
+    else:
+        assert same_texture.float().mean() < 0.1
     if "position" in shared:
         # both digits' ink lies inside the anchor's grid cell
         box = cell_masks()[toy.factors["position"][idx]]  # 300 x 1 x 32 x 32
         assert (a1[~box] == 0).all() and (a2[~box] == 0).all()
     if "digit" in shared:
-        # same glyph (up to translation): identical ink totals and colours
+        # same handwritten instance (up to translation): identical ink totals, different colours
         assert torch.allclose(a1.sum((1, 2, 3)), a2.sum((1, 2, 3)))
-        assert torch.equal(p1["color"], p2["color"])
+        assert not torch.equal(p1["color"], p2["color"])
 
 
-def test_all_factors_shared_reproduces_the_anchor_image(toy):
+def test_all_factors_shared_differ_only_in_the_nuisances(toy):
     idx = torch.tensor([3, 17, 5, 400])
-    v1, v2, _ = FactorPairs(toy, shared=FACTORS)(idx, 0)
-    assert torch.equal(v1, v2)
-    assert (v1 - toy.batch(idx)).abs().max() <= 0.5 / 255 + 1e-6
+    v1, v2, params = FactorPairs(toy, shared=FACTORS)(idx, 0)
+    assert not torch.equal(v1, v2)
+    # give view 2 view 1's nuisances and it is view 1; give it the anchor's and it is the anchor
+    same = {**params["v2"], **{k: params["v1"][k] for k in NUISANCE_PARAMS}}
+    assert torch.equal(toy.renderer.render(same), v1)
+    anchor = {**params["v2"], **{k: toy.params[k][idx] for k in NUISANCE_PARAMS}}
+    assert (toy.renderer.render(anchor) - toy.batch(idx)).abs().max() <= 0.5 / 255 + 1e-6
 
 
 def test_pairs_are_seeded_and_replayable(toy):

@@ -9,9 +9,8 @@ parameters can only come from samplers that drew the same random numbers.
 import os
 import time
 
-from infomin.protocols import CandidateResult
-
 from infomin import tracking
+from infomin.protocols import CandidateResult
 from infomin.search import StudySpec
 
 STUDY = StudySpec(
