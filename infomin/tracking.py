@@ -338,6 +338,7 @@ def download_artifacts(run_id: str, path: str = "", dst: str | Path | None = Non
 
 STUDY_TAG = "infomin.study"
 TRIAL_TAG = "infomin.trial"
+SEED_TAG = "infomin.seed"
 ROLE_TAG = "infomin.role"
 
 
@@ -457,9 +458,11 @@ def study_parent_run(experiment_id: str, study: str, *, params: Mapping[str, Any
 
 
 def find_trial_run(experiment_id: str, study: str, trial: int, *, uri: str | None = None) -> str | None:
-    """The child run of trial number ``trial`` (the newest if several), or ``None``."""
+    """The child run of trial number ``trial`` (the newest if several), or ``None``; the runs of
+    its seeds (tag ``infomin.seed``, children of the trial's run) are not it."""
     flt = f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{int(trial)}'"
-    runs = client(uri).search_runs([experiment_id], flt, order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client(uri).search_runs([experiment_id], flt, order_by=["attributes.start_time DESC"], max_results=50)
+    runs = [r for r in runs if SEED_TAG not in r.data.tags]
     return runs[0].info.run_id if runs else None
 
 
@@ -475,6 +478,18 @@ def trial_runs(experiment_id: str, study: str, *, uri: str | None = None) -> lis
         token = page.token
         if not token:
             return out
+
+
+def end_children(run_id: str, status: str, reason: str | None = None, *, uri: str | None = None) -> list[str]:
+    """End the RUNNING child runs of ``run_id`` (the seeds of a trial whose worker died); their ids."""
+    c = client(uri)
+    run = c.get_run(run_id)
+    flt = f"tags.`mlflow.parentRunId` = '{run_id}' and attributes.status = 'RUNNING'"
+    ended = []
+    for child in c.search_runs([run.info.experiment_id], flt, max_results=1000):
+        end_run(child.info.run_id, status, reason, uri=uri)
+        ended.append(child.info.run_id)
+    return ended
 
 
 def run_status(run_id: str, *, uri: str | None = None) -> str:

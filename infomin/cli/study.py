@@ -41,6 +41,8 @@ VERBOSE_HELP = "print the traceback of an unexpected error (workers too)"
 def run(study: str = typer.Argument(..., help="a study file (studies/color_spaces.py) or name (color_spaces)"),
         n_trials: int = typer.Option(None, "--n-trials", "-n", help="total trials (default: STUDY.n_trials)"),
         workers: int = typer.Option(1, "--workers", "-w", help="worker processes on this machine"),
+        repeats: int = typer.Option(None, "--repeats", "-r", help="seeds per candidate (default: STUDY.repeats); "
+                                    "the report gives intervals over them"),
         storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
         study_name: str = typer.Option(None, "--study-name", help="default: the module's file name"),
         out: Path = typer.Option(None, "--out", help="study folder (default infomin-out/<name>)"),
@@ -57,7 +59,7 @@ def run(study: str = typer.Argument(..., help="a study file (studies/color_space
         try:
             res = run_study(study, n_trials=n_trials, workers=workers, storage=storage, study_name=study_name,
                             out=out, heartbeat_interval=heartbeat, grace_period=grace, patience=patience,
-                            verbose=verbose, log=_log)
+                            verbose=verbose, repeats=repeats, log=_log)
         except StudyIncomplete as e:
             _print_summary(e.result)
             raise

@@ -164,6 +164,8 @@ class StaleTrialHandler:
         with contextlib.suppress(Exception):  # an unreachable tracking store must not stop the reaper
             TRACKING.call(tracking.end_run, v.run_id, "FAILED", reason, uri=self.uri,
                           what="close a dead trial's run", patience=TRACKING_PATIENCE_S)
+            TRACKING.call(tracking.end_children, v.run_id, "FAILED", reason, uri=self.uri,
+                          what="close a dead trial's seed runs", patience=TRACKING_PATIENCE_S)
 
 
 class Reaper(threading.Thread):

@@ -42,6 +42,7 @@ from infomin.errors import InfominError, SpecError
 SEED_PREFIX = "seed/"
 SEED_METRICS = re.compile(r"^seed/(-?\d+)/metrics$")
 SEED_RUN = "seed/{seed}/mlflow_run_id"
+SEED_METRICS_KEY = "seed/{seed}/metrics"
 #: The same on the study, for seeds stored after their trial finished: ``trial/<n>/seed/<s>/...``.
 STUDY_SEED_METRICS = re.compile(r"^trial/(\d+)/seed/(-?\d+)/metrics$")
 STUDY_PREFIX = "trial/{number}/"

@@ -47,11 +47,12 @@ import math
 import numbers
 import os
 import socket
+import statistics
 import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ from infomin.search.naming import (  # noqa: F401 - re-exported: the CLI and tes
     trial_run_name,
 )
 from infomin.search.reaper import Heartbeat, Reaper, StaleTrialHandler
+from infomin.search.results import SEED_METRICS_KEY, SEED_RUN
 from infomin.search.spec import Study, check_study, load_study
 from infomin.search.supervise import (
     Death,
@@ -201,6 +203,7 @@ class WorkerArgs:
     patience: float = PATIENCE_S
     coordinator_pid: int | None = None
     verbose: bool = False
+    repeats: int = 1
 
 
 @dataclass
@@ -213,14 +216,24 @@ class Outcome:
     run_id: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     retry: bool = False  # failed by the infrastructure (a store that did not answer), not by itself
+    #: ``seed/<s>/metrics`` and ``seed/<s>/mlflow_run_id`` of a candidate trained with repeats
+    seed_attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class Objective:
-    """``suggest`` -> views + config -> train and score -> a checked :class:`Outcome`.
+    """``suggest`` -> views + config -> train and score (once per seed) -> a checked :class:`Outcome`.
 
     Never raises for a bad trial (its reason goes to the trial and its MLflow run); only an
     interrupt (``KeyboardInterrupt``) or a storage gone for longer than the patience
     (:class:`~infomin.retry.Unavailable`) propagate.
+
+    With ``repeats`` > 1 the trial's MLflow run is a group: each seed is a child run of it
+    (``t03 digit s1``), each finished seed is stored at once on the trial
+    (``seed/<s>/metrics``, ``seed/<s>/mlflow_run_id``; a retry of the trial inherits them and
+    trains only the missing seeds), and the trial's value is the seed mean. Optuna's samplers
+    then model the candidate's expected accuracy rather than one draw of it, and the pruner
+    sees the first seed's per-epoch values only, so every trial's curve is comparable to the
+    others' at the same epoch (a mean of a varying number of seeds would not be).
     """
 
     def __init__(self, study: Study, args: WorkerArgs, run: Callable[..., Any] | None = None):
@@ -229,12 +242,10 @@ class Objective:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, trial: Any) -> Outcome:
-        import optuna
         from optuna.trial import TrialState
 
         a, number = self.args, trial.number
         tags = self._tags(trial)
-        run_id: list[str | None] = [None]
         run_name = trial_run_name(number, trial.params, width=name_width(a.n_trials))
         try:
             views, config = self.study.candidate(trial)
@@ -247,23 +258,54 @@ class Objective:
             tr.set_trial_attr(trial, "train", {k: v for k, v in config.to_dict().items()
                                                if k in ("temperature", "encoder", "batch_size", "epochs", "loss",
                                                         "dataset", "lr", "proj_dim", "seed", "test_subset")})
+        except Unavailable:
+            raise
+        except Exception as e:  # a bad proposal: SpecError naming the field
+            reason = _reason(e)
+            return Outcome(TrialState.FAIL, reason=reason, run_id=self._fail(trial, reason, None, tags, run_name),
+                           retry=is_transient(e))
+        if a.repeats <= 1:
+            return self._single(trial, views, config, tags, run_name)
+        return self._repeated(trial, views, config, tags, run_name)
 
-            def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
-                if run_id[0] is None:
-                    run_id[0] = _find_run(a, number)
-                    if run_id[0] is not None:  # early, for a worker killed mid-trial; set again at the end
-                        with contextlib.suppress(Unavailable):
-                            tr.set_trial_attr(trial, A_RUN, run_id[0], patience=0)
-                value = metrics.get(INTERMEDIATE)
-                if value is not None and math.isfinite(float(value)) and _report(trial, float(value), int(epoch)):
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
+    def _train(self, trial: Any, views: Any, config: Any, *, parent: str, run_name: str,
+               tags: Mapping[str, Any], report: bool, link: bool) -> tuple[Any, str | None]:
+        """One training run: ``(result, run id)``; pruning raises ``TrialPruned`` (``report``)."""
+        import optuna
 
-            result = self.run(views, config, experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
-                              run_name=run_name, tags=tags, on_epoch=on_epoch,
-                              tracking_uri=a.tracking_uri)
+        a, number = self.args, trial.number
+        run_id: list[str | None] = [None]
+
+        def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            if link and run_id[0] is None:
+                run_id[0] = _find_run(a, number)
+                if run_id[0] is not None:  # early, for a worker killed mid-trial; set again at the end
+                    with contextlib.suppress(Unavailable):
+                        tr.set_trial_attr(trial, A_RUN, run_id[0], patience=0)
+            value = metrics.get(INTERMEDIATE)
+            if (report and value is not None and math.isfinite(float(value))
+                    and _report(trial, float(value), int(epoch))):
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}: {INTERMEDIATE}={float(value):.4f}")
+
+        try:
+            result = self.run(views, config, experiment_id=a.experiment_id, parent_run_id=parent,
+                              run_name=run_name, tags=tags, on_epoch=on_epoch, tracking_uri=a.tracking_uri)
+        except BaseException as e:
+            e.infomin_run_id = run_id[0]  # type: ignore[attr-defined]  (the run to close)
+            raise
+        return result, getattr(result, "run_id", None) or run_id[0]
+
+    def _single(self, trial: Any, views: Any, config: Any, tags: dict[str, Any], run_name: str) -> Outcome:
+        import optuna
+        from optuna.trial import TrialState
+
+        a, number = self.args, trial.number
+        try:
+            result, run_id = self._train(trial, views, config, parent=a.parent_run_id, run_name=run_name,
+                                         tags=tags, report=True, link=True)
         except optuna.TrialPruned as e:
             reason = str(e) or "pruned"
-            rid = _close_trial_run(a, number, "KILLED", reason, run_id[0])
+            rid = _close_trial_run(a, number, "KILLED", reason, getattr(e, "infomin_run_id", None))
             return Outcome(TrialState.PRUNED, reason=reason, run_id=rid)
         except Unavailable:
             raise
@@ -271,18 +313,94 @@ class Objective:
             reason = _reason(e)
             if is_transient(e):  # e.g. the trainer's MLflow store locked beyond its own timeout
                 reason = f"{type(e).__name__}: {describe(e)} (a store did not answer)"
-            return Outcome(TrialState.FAIL, reason=reason, run_id=self._fail(trial, reason, run_id[0], tags, run_name),
-                           retry=is_transient(e))
-        run_id[0] = getattr(result, "run_id", None) or run_id[0]
+            return Outcome(TrialState.FAIL, reason=reason, retry=is_transient(e),
+                           run_id=self._fail(trial, reason, getattr(e, "infomin_run_id", None), tags, run_name))
         metrics = dict(getattr(result, "metrics", None) or {})
-        clean = {k: float(v) for k, v in metrics.items() if _is_real(v) and math.isfinite(float(v))}
+        clean = _clean(metrics)
         value, problem = check_value(metrics, self.study.spec.metric)
         if problem is not None:
             return Outcome(TrialState.FAIL, reason=problem, metrics=clean,
-                           run_id=self._fail(trial, problem, run_id[0], tags, run_name))
-        if run_id[0] is not None:
-            _set_note(a, run_id[0], tags[NOTE_TAG] + "\n\n" + result_line(metrics, self.study.spec.metric))
-        return Outcome(TrialState.COMPLETE, value=value, run_id=run_id[0], metrics=clean)
+                           run_id=self._fail(trial, problem, run_id, tags, run_name))
+        if run_id is not None:
+            _set_note(a, run_id, tags[NOTE_TAG] + "\n\n" + result_line(metrics, self.study.spec.metric))
+        return Outcome(TrialState.COMPLETE, value=value, run_id=run_id, metrics=clean)
+
+    def _repeated(self, trial: Any, views: Any, config: Any, tags: dict[str, Any], run_name: str) -> Outcome:
+        """Seeds ``config.seed + i`` as child runs of one trial run; the value is their mean."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+        a, number, metric = self.args, trial.number, self.study.spec.metric
+        seeds = [int(config.seed) + i for i in range(a.repeats)]
+        done = {s: dict(trial.user_attrs[SEED_METRICS_KEY.format(seed=s)]) for s in seeds
+                if isinstance(trial.user_attrs.get(SEED_METRICS_KEY.format(seed=s)), Mapping)}
+        seed_attrs: dict[str, Any] = {}
+        try:
+            with tracking.start_run(experiment_id=a.experiment_id, parent_run_id=a.parent_run_id,
+                                    run_name=run_name, tags={**tags, "infomin.repeats": a.repeats},
+                                    uri=a.tracking_uri, end=False) as group:
+                group_id = group.run_id
+            tr.set_trial_attr(trial, A_RUN, group_id)
+        except Unavailable:
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {describe(e)} (the tracking store did not answer)"
+            return Outcome(TrialState.FAIL, reason=reason, retry=is_transient(e),
+                           run_id=self._fail(trial, reason, None, tags, run_name))
+        if done:
+            _set_note(a, group_id, tags[NOTE_TAG] + f"\n\nSeeds {sorted(done)} inherited from an earlier attempt.")
+        for i, seed in enumerate(seeds):
+            if seed in done:
+                continue
+            seed_tags = {**tags, "infomin.seed": seed, "infomin.trial_run": group_id,
+                         NOTE_TAG: tags[NOTE_TAG] + f"\n\nSeed {seed} ({i + 1} of {len(seeds)})."}
+            seed_name = trial_run_name(number, trial.params, width=name_width(a.n_trials), seed=seed)
+            try:
+                result, seed_run = self._train(trial, views, config.replace(seed=seed), parent=group_id,
+                                               run_name=seed_name, tags=seed_tags, report=i == 0, link=False)
+            except optuna.TrialPruned as e:
+                reason = f"{e or 'pruned'} (seed {seed})"
+                _end_run(a, getattr(e, "infomin_run_id", None), "KILLED", reason)
+                _end_run(a, group_id, "KILLED", reason)
+                return Outcome(TrialState.PRUNED, reason=reason, run_id=group_id, seed_attrs=seed_attrs)
+            except Unavailable:
+                raise
+            except Exception as e:
+                reason = f"seed {seed}: {_reason(e)}"
+                if is_transient(e):
+                    reason = f"seed {seed}: {type(e).__name__}: {describe(e)} (a store did not answer)"
+                _end_run(a, getattr(e, "infomin_run_id", None), "FAILED", reason)
+                return Outcome(TrialState.FAIL, reason=reason, retry=is_transient(e), seed_attrs=seed_attrs,
+                               run_id=self._fail(trial, reason, group_id, tags, run_name))
+            metrics = dict(getattr(result, "metrics", None) or {})
+            _, problem = check_value(metrics, metric)
+            if problem is not None:
+                reason = f"seed {seed}: {problem}"
+                _end_run(a, seed_run, "FAILED", reason)
+                return Outcome(TrialState.FAIL, reason=reason, seed_attrs=seed_attrs,
+                               run_id=self._fail(trial, reason, group_id, tags, run_name))
+            done[seed] = _clean(metrics)
+            new = {SEED_METRICS_KEY.format(seed=seed): done[seed]}
+            if seed_run is not None:
+                new[SEED_RUN.format(seed=seed)] = seed_run
+                _set_note(a, seed_run, seed_tags[NOTE_TAG] + "\n\n" + result_line(metrics, metric))
+            seed_attrs.update(new)
+            for key, value in new.items():  # at once: a retry of this trial reuses the finished seeds
+                with contextlib.suppress(Unavailable):
+                    tr.set_trial_attr(trial, key, value)
+        mean = seed_means([done[s] for s in seeds])
+        value = mean[metric]
+        summary = {**mean, "seeds/n": float(len(seeds)),
+                   f"{metric}/sd": statistics.stdev([done[s][metric] for s in seeds])}
+        with contextlib.suppress(Exception):  # the group's figures are a convenience: the seeds hold them
+            TRACKING.call(tracking.log_metrics, group_id, summary, uri=a.tracking_uri,
+                          what="log a trial's seed means", patience=30)
+        _set_note(a, group_id, tags[NOTE_TAG] + f"\n\nMean of {len(seeds)} seeds ({', '.join(map(str, seeds))}). "
+                  + result_line(mean, metric))
+        _end_run(a, group_id, "FINISHED", None)
+        return Outcome(TrialState.COMPLETE, value=value, run_id=group_id, metrics=mean, seed_attrs=seed_attrs)
 
     def _tags(self, trial: Any) -> dict[str, Any]:
         a = self.args
@@ -310,6 +428,29 @@ class Objective:
                     rid = run.run_id
                 tracking.end_run(rid, "FAILED", reason, uri=a.tracking_uri)
         return rid
+
+
+def seed_means(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The mean of every metric that all seeds recorded.
+
+    >>> seed_means([{"a": 1.0, "b": 2.0}, {"a": 3.0}])
+    {'a': 2.0}
+    """
+    keys = set.intersection(*(set(m) for m in per_seed)) if per_seed else set()
+    return {k: float(statistics.fmean(m[k] for m in per_seed)) for k in sorted(keys)}
+
+
+def _clean(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if _is_real(v) and math.isfinite(float(v))}
+
+
+def _end_run(a: WorkerArgs, run_id: str | None, status: str, reason: str | None) -> None:
+    from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
+
+    if run_id is None:
+        return
+    with contextlib.suppress(Exception):  # an unreachable tracking server must not kill the study
+        TRACKING.call(tracking.end_run, run_id, status, reason, uri=a.tracking_uri, what="close a run", patience=30)
 
 
 def check_value(metrics: Mapping[str, Any], metric: str) -> tuple[float, str | None]:
@@ -489,6 +630,9 @@ class Worker:
             tr.set_trial_attr(trial, A_RUN, outcome.run_id)
         if outcome.metrics:
             tr.set_trial_attr(trial, "metrics", outcome.metrics)
+        for key, value in outcome.seed_attrs.items():  # stored as each seed finished; again if that failed
+            if trial.user_attrs.get(key) != value:
+                tr.set_trial_attr(trial, key, value)
         if outcome.retry:
             tr.set_trial_attr(trial, tr.A_RETRY, True)
         told = self._tell(trial, outcome)
@@ -511,7 +655,7 @@ class Worker:
                      "its retry runs it again")
             return
         attrs = {"metrics": outcome.metrics, A_RUN: outcome.run_id, A_WORKER: self.objective.worker,
-                 tr.A_RECOVERED: n}
+                 tr.A_RECOVERED: n, **outcome.seed_attrs}
         self.gate.acquire()
         try:
             follower = tr.follower_of(tr.get_trials(self.optuna_study), n)
@@ -749,7 +893,7 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
               storage: str | None = None, study_name: str | None = None, out: str | Path | None = None,
               heartbeat_interval: int = st.HEARTBEAT, grace_period: int = st.GRACE,
               reap_every: float | None = None, patience: float = PATIENCE_S, verbose: bool = False,
-              log: Callable[[str], None] | None = None) -> StudyResult:
+              repeats: int | None = None, log: Callable[[str], None] | None = None) -> StudyResult:
     """Create or continue a study and run it to ``n_trials`` with ``workers`` processes.
 
     Args:
@@ -766,6 +910,7 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
         reap_every: reaper period in seconds (default ``heartbeat_interval / 2``).
         patience: seconds any storage or MLflow call waits for its store to come back.
         verbose: workers print tracebacks of unexpected errors.
+        repeats: seeds per candidate (default ``STUDY.repeats``); see :class:`Objective`.
         log: receives one line per event (trials, outages, dead workers).
 
     Raises :class:`SpecError` / :class:`InfominError` for a bad module, budget or storage,
@@ -784,6 +929,9 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
     budget = study.spec.n_trials if n_trials is None else n_trials
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise SpecError("n_trials", budget, "expected an integer >= 1")
+    repeats = study.spec.repeats if repeats is None else repeats
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise SpecError("repeats", repeats, "expected an integer >= 1 (seeds per candidate)")
     if grace_period <= heartbeat_interval:
         raise SpecError("grace_period", grace_period, f"must exceed heartbeat_interval={heartbeat_interval}")
     if study.spec.sampler == "grid" and budget > math.prod(len(v) for v in study.spec.grid.values()):
@@ -799,11 +947,14 @@ def run_study(source: str | Path, *, n_trials: int | None = None, workers: int =
     args = [WorkerArgs(study_path=str(study.path), study_name=name, storage_url=url, tracking_uri=setup.tracking_uri,
                        experiment_id=setup.experiment_id, parent_run_id=setup.parent_run_id, n_trials=budget,
                        session=setup.session, rank=r, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                       patience=patience, coordinator_pid=os.getpid(), verbose=verbose, **_placement(r, workers))
+                       patience=patience, coordinator_pid=os.getpid(), verbose=verbose, repeats=repeats,
+                       **_placement(r, workers))
             for r in range(workers)]
     from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
-    log(f"study {name} (session {setup.session}): {budget} trials, {workers} worker(s), storage {st.redact(url)}, "
+    log(f"study {name} (session {setup.session}): {budget} trials"
+        + (f" x {repeats} seeds" if repeats > 1 else " (1 seed each)")
+        + f", {workers} worker(s), storage {st.redact(url)}, "
         f"tracking {tracking.display_uri(setup.tracking_uri)} (experiment {setup.experiment_id}, "
         f"parent run {setup.parent_run_id})")
     gate = st.Gate(url, patience=patience)

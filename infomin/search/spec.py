@@ -58,6 +58,9 @@ class StudySpec:
     * ``pruner``: ``median``, ``hyperband`` (both on the per-epoch ``eval/knn_acc``,
       a maximised value) or ``none``.
     * ``n_trials``: the study's total budget (re-running continues up to it); ``seed``.
+    * ``repeats``: seeds per candidate (default 1). Each candidate (an Optuna trial) trains
+      ``repeats`` times with seeds ``train.seed``, ``train.seed + 1``, ...; Optuna sees the seed
+      mean, the pruner the first seed's per-epoch values; the report gives intervals over seeds.
     * ``baselines``: parameter dicts enqueued before any sampled trial, each checked
       against the search space (Optuna itself only warns on out-of-range values).
     * ``fixed``: notes of what must not vary for I_NCE to be comparable (K, tau,
@@ -76,6 +79,7 @@ class StudySpec:
     grid: Mapping[str, list] | None = None
     pruner: str = "median"
     seed: int = 0
+    repeats: int = 1
     baselines: tuple[Mapping[str, Any], ...] = ()
     fixed: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,6 +90,7 @@ class StudySpec:
             raise SpecError("STUDY.base_views", self.base_views, "expected a preset name or a view spec")
         check_int("STUDY.n_trials", self.n_trials, 1)
         check_int("STUDY.seed", self.seed, 0)
+        check_int("STUDY.repeats", self.repeats, 1)
         check_choice("STUDY.sampler", self.sampler, SAMPLERS)
         check_choice("STUDY.pruner", self.pruner, PRUNERS)
         check_choice("STUDY.direction", self.direction, DIRECTIONS)

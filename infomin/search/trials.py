@@ -124,10 +124,11 @@ def counted(optuna_study: Any, trials: Sequence[Any]) -> set[int]:
 def budget_state(optuna_study: Any, n_trials: int, trials: Sequence[Any] | None = None) -> str:
     """``"go"``, ``"wait"`` or ``"done"`` for a worker about to start a trial.
 
-    A lineage counts once finished (COMPLETE, PRUNED or FAIL by its own fault). With
-    WAITING trials (baselines, retries) a worker always goes; when the counted plus running
-    trials reach the budget it waits, since a running trial whose worker dies comes back as
-    a WAITING retry.
+    A lineage counts once finished (COMPLETE, PRUNED or FAIL by its own fault). With a
+    WAITING retry (a follower) a worker always goes; when the counted plus running trials
+    reach the budget it waits, since a running trial whose worker dies comes back as a
+    WAITING retry. Enqueued points (baselines, grid points) count like any trial, so
+    ``-n 2`` on a grid of 3 runs 2.
     """
     from optuna.trial import TrialState
 
@@ -135,7 +136,7 @@ def budget_state(optuna_study: Any, n_trials: int, trials: Sequence[Any] | None 
     done = counted(optuna_study, trials)
     if len(done) >= n_trials:
         return "done"
-    if any(t.state == TrialState.WAITING for t in trials):
+    if any(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials):
         return "go"
     running = {lineage(t) for t in trials if t.state == TrialState.RUNNING} - done
     pending = {lineage(t) for t in trials if retry_pending(optuna_study, t)} - done

@@ -50,7 +50,9 @@ def test_budget_counts_finished_trials_retries_and_waits_for_running_ones():
     assert budget_state(study, 2) == "wait"   # 1 finished + 1 running: the running one may die
     assert budget_state(study, 3) == "go"
     study.add_trial(_trial(TrialState.WAITING))                          # an enqueued baseline
-    assert budget_state(study, 2) == "go"     # waiting trials always run
+    assert budget_state(study, 2) == "wait"   # it counts against the budget like any trial
+    study.add_trial(_trial(TrialState.WAITING, {"failed_trial": 0, "retry_history": [0]}))  # a retry
+    assert budget_state(study, 2) == "go"     # waiting retries always run
     finished = optuna.create_study()
     for _ in range(2):
         finished.add_trial(_trial(TrialState.COMPLETE, value=1.0))
