@@ -513,7 +513,12 @@ def _draw_sweet_spot(report: Report, path: Path, plt: Any) -> Path:
     one_seed = report.seed_counts[1] <= 1
     seen: set[str] = set()
     by_x = sorted(pts, key=lambda s: s.i_nce.mean)
-    below = {id(s) for k, s in enumerate(by_x) if k % 2}   # neighbours' labels on opposite sides
+    below = set()   # of two neighbours in I_NCE, the lower point's label goes below it, the higher's above
+    for k, s in enumerate(by_x):
+        near = [n for n in (by_x[k - 1] if k else None, by_x[k + 1] if k + 1 < len(by_x) else None) if n is not None]
+        nearest = min(near, key=lambda n: abs(n.i_nce.mean - s.i_nce.mean), default=None)
+        if nearest is not None and s.metric.mean < nearest.metric.mean:
+            below.add(id(s))
     for s in pts:
         x, y = s.i_nce.mean, s.metric.mean
         if s.metric.ci is not None:

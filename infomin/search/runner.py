@@ -236,10 +236,12 @@ class Objective:
     others' at the same epoch (a mean of a varying number of seeds would not be).
     """
 
-    def __init__(self, study: Study, args: WorkerArgs, run: Callable[..., Any] | None = None):
+    def __init__(self, study: Study, args: WorkerArgs, run: Callable[..., Any] | None = None,
+                 log: Callable[[str], None] | None = None):
         self.study, self.args = study, args
         self.run = run or study.run or _run_candidate
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.log = log or (lambda line: None)
 
     def __call__(self, trial: Any) -> Outcome:
         from optuna.trial import TrialState
@@ -387,6 +389,8 @@ class Objective:
                 new[SEED_RUN.format(seed=seed)] = seed_run
                 _set_note(a, seed_run, seed_tags[NOTE_TAG] + "\n\n" + result_line(metrics, metric))
             seed_attrs.update(new)
+            self.log(f"trial {number} seed {seed} ({i + 1} of {len(seeds)}): {metric} {done[seed][metric]:.4f} "
+                     f"({param_label(trial.params)})")
             for key, value in new.items():  # at once: a retry of this trial reuses the finished seeds
                 with contextlib.suppress(Unavailable):
                     tr.set_trial_attr(trial, key, value)
@@ -559,7 +563,7 @@ class Worker:
                  log: Callable[[str], None]):
         self.study, self.args, self.optuna_study = study, args, optuna_study
         self.gate, self.reaper, self.log = gate, reaper, log
-        self.objective = Objective(study, args)
+        self.objective = Objective(study, args, log=log)
 
     def run(self) -> int:
         """Run trials until the study's budget is spent. Returns the number of trials run."""
