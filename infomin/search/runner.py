@@ -49,6 +49,7 @@ import os
 import socket
 import statistics
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -237,8 +238,8 @@ class Objective:
     """
 
     def __init__(self, study: Study, args: WorkerArgs, run: Callable[..., Any] | None = None,
-                 log: Callable[[str], None] | None = None):
-        self.study, self.args = study, args
+                 log: Callable[[str], None] | None = None, gate: st.Gate | None = None):
+        self.study, self.args, self.gate = study, args, gate
         self.run = run or study.run or _run_candidate
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.log = log or (lambda line: None)
@@ -328,13 +329,19 @@ class Objective:
         return Outcome(TrialState.COMPLETE, value=value, run_id=run_id, metrics=clean)
 
     def _repeated(self, trial: Any, views: Any, config: Any, tags: dict[str, Any], run_name: str) -> Outcome:
-        """Seeds ``config.seed + i`` as child runs of one trial run; the value is their mean."""
+        """Seeds ``config.seed + i`` as child runs of one trial run; the value is their mean.
+
+        The first seed (the pruner's) is trained here; once it is done the others are open to
+        idle workers (:meth:`help_once`), each taken by a claim under the storage gate and kept
+        alive by its holder; this worker trains the open seeds nobody holds and takes over a
+        claim whose holder stopped refreshing it.
+        """
         import optuna
         from optuna.trial import TrialState
 
         from infomin import tracking  # mlflow: heavy (~2 s), only runs need it
 
-        a, number, metric = self.args, trial.number, self.study.spec.metric
+        a, metric = self.args, self.study.spec.metric
         seeds = [int(config.seed) + i for i in range(a.repeats)]
         done = {s: dict(trial.user_attrs[SEED_METRICS_KEY.format(seed=s)]) for s in seeds
                 if isinstance(trial.user_attrs.get(SEED_METRICS_KEY.format(seed=s)), Mapping)}
@@ -345,6 +352,7 @@ class Objective:
                                     uri=a.tracking_uri, end=False) as group:
                 group_id = group.run_id
             tr.set_trial_attr(trial, A_RUN, group_id)
+            tr.set_trial_attr(trial, A_CONFIG, config.to_dict())
         except Unavailable:
             raise
         except Exception as e:
@@ -353,44 +361,27 @@ class Objective:
                            run_id=self._fail(trial, reason, None, tags, run_name))
         if done:
             _set_note(a, group_id, tags[NOTE_TAG] + f"\n\nSeeds {sorted(done)} inherited from an earlier attempt.")
-        for i, seed in enumerate(seeds):
-            if seed in done:
+        while len(done) < len(seeds):
+            if seeds[0] in done:
+                self._open_seeds(trial, seeds)
+                self._collect(trial, seeds, done, seed_attrs)
+            seed = self._next_seed(trial, seeds, done)
+            if seed is None:   # every missing seed is held by a live helper
+                time.sleep(a.poll_s)
                 continue
-            seed_tags = {**tags, "infomin.seed": seed, "infomin.trial_run": group_id,
-                         NOTE_TAG: tags[NOTE_TAG] + f"\n\nSeed {seed} ({i + 1} of {len(seeds)})."}
-            seed_name = trial_run_name(number, trial.params, width=name_width(a.n_trials), seed=seed)
             try:
-                result, seed_run = self._train(trial, views, config.replace(seed=seed), parent=group_id,
-                                               run_name=seed_name, tags=seed_tags, report=i == 0, link=False)
+                metrics, seed_run = self._seed(trial, views, config, seed, seeds, group_id, tags)
             except optuna.TrialPruned as e:
                 reason = f"{e or 'pruned'} (seed {seed})"
-                _end_run(a, getattr(e, "infomin_run_id", None), "KILLED", reason)
                 _end_run(a, group_id, "KILLED", reason)
                 return Outcome(TrialState.PRUNED, reason=reason, run_id=group_id, seed_attrs=seed_attrs)
-            except Unavailable:
-                raise
-            except Exception as e:
-                reason = f"seed {seed}: {_reason(e)}"
-                if is_transient(e):
-                    reason = f"seed {seed}: {type(e).__name__}: {describe(e)} (a store did not answer)"
-                _end_run(a, getattr(e, "infomin_run_id", None), "FAILED", reason)
-                return Outcome(TrialState.FAIL, reason=reason, retry=is_transient(e), seed_attrs=seed_attrs,
-                               run_id=self._fail(trial, reason, group_id, tags, run_name))
-            metrics = dict(getattr(result, "metrics", None) or {})
-            _, problem = check_value(metrics, metric)
-            if problem is not None:
-                reason = f"seed {seed}: {problem}"
-                _end_run(a, seed_run, "FAILED", reason)
-                return Outcome(TrialState.FAIL, reason=reason, seed_attrs=seed_attrs,
-                               run_id=self._fail(trial, reason, group_id, tags, run_name))
-            done[seed] = _clean(metrics)
-            new = {SEED_METRICS_KEY.format(seed=seed): done[seed]}
-            if seed_run is not None:
-                new[SEED_RUN.format(seed=seed)] = seed_run
-                _set_note(a, seed_run, seed_tags[NOTE_TAG] + "\n\n" + result_line(metrics, metric))
+            except SeedFailed as e:
+                return Outcome(TrialState.FAIL, reason=e.reason, retry=e.retry, seed_attrs=seed_attrs,
+                               run_id=self._fail(trial, e.reason, group_id, tags, run_name))
+            done[seed] = metrics
+            new = {SEED_METRICS_KEY.format(seed=seed): metrics, **({SEED_RUN.format(seed=seed): seed_run}
+                                                                   if seed_run else {})}
             seed_attrs.update(new)
-            self.log(f"trial {number} seed {seed} ({i + 1} of {len(seeds)}): {metric} {done[seed][metric]:.4f} "
-                     f"({param_label(trial.params)})")
             for key, value in new.items():  # at once: a retry of this trial reuses the finished seeds
                 with contextlib.suppress(Unavailable):
                     tr.set_trial_attr(trial, key, value)
@@ -405,6 +396,143 @@ class Objective:
                   + result_line(mean, metric))
         _end_run(a, group_id, "FINISHED", None)
         return Outcome(TrialState.COMPLETE, value=value, run_id=group_id, metrics=mean, seed_attrs=seed_attrs)
+
+    def _seed(self, trial: Any, views: Any, config: Any, seed: int, seeds: list[int], group_id: str,
+              tags: Mapping[str, Any]) -> tuple[dict[str, float], str | None]:
+        """Train and score one seed as a child run of ``group_id``: ``(metrics, run id)``.
+
+        Raises ``TrialPruned`` (first seed only) or :class:`SeedFailed`."""
+        import optuna
+
+        a, number, metric = self.args, trial.number, self.study.spec.metric
+        i = seeds.index(seed)
+        seed_tags = {**tags, "infomin.seed": seed, "infomin.trial_run": group_id, "infomin.worker": self.worker,
+                     NOTE_TAG: tags[NOTE_TAG] + f"\n\nSeed {seed} ({i + 1} of {len(seeds)})."}
+        seed_name = trial_run_name(number, trial.params, width=name_width(a.n_trials), seed=seed)
+        try:
+            result, seed_run = self._train(trial, views, config.replace(seed=seed), parent=group_id,
+                                           run_name=seed_name, tags=seed_tags, report=i == 0, link=False)
+        except optuna.TrialPruned as e:
+            _end_run(a, getattr(e, "infomin_run_id", None), "KILLED", f"{e or 'pruned'} (seed {seed})")
+            raise
+        except Unavailable:
+            raise
+        except Exception as e:
+            reason = f"seed {seed}: {_reason(e)}"
+            if is_transient(e):
+                reason = f"seed {seed}: {type(e).__name__}: {describe(e)} (a store did not answer)"
+            _end_run(a, getattr(e, "infomin_run_id", None), "FAILED", reason)
+            raise SeedFailed(reason, is_transient(e)) from None
+        metrics = dict(getattr(result, "metrics", None) or {})
+        _, problem = check_value(metrics, metric)
+        if problem is not None:
+            _end_run(a, seed_run, "FAILED", f"seed {seed}: {problem}")
+            raise SeedFailed(f"seed {seed}: {problem}", False)
+        if seed_run is not None:
+            _set_note(a, seed_run, seed_tags[NOTE_TAG] + "\n\n" + result_line(metrics, metric))
+        self.log(f"trial {number} seed {seed} ({i + 1} of {len(seeds)}): {metric} {float(metrics[metric]):.4f} "
+                 f"({param_label(trial.params)})")
+        return _clean(metrics), seed_run
+
+    # -- seeds shared with idle workers ------------------------------------------------------
+
+    def _stale_s(self) -> float:
+        """Seconds after which a seed claim that was not refreshed is taken over."""
+        beat = float(self.args.heartbeat_interval or st.HEARTBEAT)
+        return max(float(self.args.grace_period or st.GRACE), 3 * beat)
+
+    def _open_seeds(self, trial: Any, seeds: list[int]) -> None:
+        if self.gate is not None and trial.user_attrs.get(A_SEEDS_OPEN) != seeds[1:]:
+            tr.set_trial_attr(trial, A_SEEDS_OPEN, seeds[1:])
+
+    def _collect(self, trial: Any, seeds: list[int], done: dict[int, dict[str, float]],
+                 seed_attrs: dict[str, Any]) -> None:
+        """Seeds finished by helpers (read back from the storage)."""
+        if self.gate is None:
+            return
+        fresh = tr.stored(trial.study._storage.get_trial, trial._trial_id, what=f"trial {trial.number}: read it")
+        for s in seeds:
+            m = fresh.user_attrs.get(SEED_METRICS_KEY.format(seed=s))
+            if s not in done and isinstance(m, Mapping):
+                done[s] = dict(m)
+                seed_attrs[SEED_METRICS_KEY.format(seed=s)] = dict(m)
+                run = fresh.user_attrs.get(SEED_RUN.format(seed=s))
+                if run:
+                    seed_attrs[SEED_RUN.format(seed=s)] = run
+
+    def _next_seed(self, trial: Any, seeds: list[int], done: Mapping[int, Any]) -> int | None:
+        """The next seed this worker trains (claimed), or ``None`` while helpers hold the rest."""
+        missing = [s for s in seeds if s not in done]
+        if self.gate is None or seeds[0] in missing:
+            return missing[0]
+        storage = trial.study._storage
+        self.gate.acquire()
+        try:
+            attrs = tr.stored(storage.get_trial, trial._trial_id, what=f"trial {trial.number}: read it").user_attrs
+            for s in missing:
+                claim = attrs.get(claim_key(s))
+                if claim_free(claim, self.worker, self._stale_s()):
+                    if isinstance(claim, Mapping) and claim.get("worker") != self.worker:
+                        self.log(f"trial {trial.number} seed {s}: its helper {claim.get('worker')} stopped; "
+                                 "training it here")
+                    tr.set_trial_attr(trial, claim_key(s), {"worker": self.worker, "t": time.time()})
+                    return s
+            return None
+        finally:
+            self.gate.release()
+
+    def help_once(self, optuna_study: Any) -> bool:
+        """Train one open seed of another worker's running trial; ``False`` when there is none."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from infomin.config import TrainConfig  # torch: workers only
+
+        if self.gate is None or self.args.repeats <= 1:
+            return False
+        storage, stale = optuna_study._storage, self._stale_s()
+        pick = None
+        self.gate.acquire()
+        try:
+            for t in tr.get_trials(optuna_study):
+                if t.state != TrialState.RUNNING or not t.user_attrs.get(A_SEEDS_OPEN):
+                    continue
+                for s in t.user_attrs[A_SEEDS_OPEN]:
+                    if (SEED_METRICS_KEY.format(seed=s) not in t.user_attrs
+                            and claim_free(t.user_attrs.get(claim_key(s)), self.worker, stale)):
+                        tr.stored(storage.set_trial_user_attr, t._trial_id, claim_key(s),
+                                  {"worker": self.worker, "t": time.time()}, what=f"trial {t.number}: claim a seed")
+                        pick = (t, int(s))
+                        break
+                if pick:
+                    break
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pick = None
+        finally:
+            self.gate.release()
+        if pick is None:
+            return False
+        t, seed = pick
+        views, config = t.user_attrs["views"], TrainConfig.from_dict(t.user_attrs[A_CONFIG])
+        seeds = [int(config.seed) + i for i in range(len(t.user_attrs[A_SEEDS_OPEN]) + 1)]
+        tags = {**self._tags(t), NOTE_TAG: trial_note(self.args.study_name, t.number, t.params, views,
+                                                      self.study.spec.metric, self.study.spec.direction)}
+        self.log(f"helping trial {t.number}: seed {seed}")
+        with ClaimKeeper(storage, t._trial_id, claim_key(seed), self.worker,
+                         float(self.args.heartbeat_interval or st.HEARTBEAT)):
+            try:
+                metrics, run = self._seed(t, views, config, seed, seeds, t.user_attrs[A_RUN], tags)
+            except SeedFailed as e:   # the trial's own worker trains it again and fails the trial if it fails
+                self.log(f"trial {t.number} seed {seed} failed here ({e.reason}); left to the trial's worker")
+                with contextlib.suppress(Exception):
+                    tr.stored(storage.set_trial_user_attr, t._trial_id, claim_key(seed), None, what="release a seed")
+                return True
+        try:
+            for key, value in ((SEED_METRICS_KEY.format(seed=seed), metrics), (SEED_RUN.format(seed=seed), run)):
+                tr.stored(storage.set_trial_user_attr, t._trial_id, key, value, what=f"trial {t.number}: a seed")
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.log(f"trial {t.number} ended while seed {seed} trained here (MLflow run {run} keeps it)")
+        return True
 
     def _tags(self, trial: Any) -> dict[str, Any]:
         a = self.args
@@ -432,6 +560,62 @@ class Objective:
                     rid = run.run_id
                 tracking.end_run(rid, "FAILED", reason, uri=a.tracking_uri)
         return rid
+
+
+#: trial user attributes of a candidate with repeats: the full config (for helpers), the seeds
+#: open to idle workers, and each seed's claim ``{"worker": ..., "t": unix time}``
+A_CONFIG = "config"
+A_SEEDS_OPEN = "seeds_open"
+
+
+def claim_key(seed: int) -> str:
+    return f"seed/{int(seed)}/claim"
+
+
+def claim_free(claim: Any, me: str, stale_s: float, now: float | None = None) -> bool:
+    """Whether a seed with ``claim`` may be taken by worker ``me``: unclaimed, claimed by ``me``,
+    or claimed by a holder that has not refreshed it for ``stale_s`` seconds.
+
+    >>> claim_free(None, "a", 40), claim_free({"worker": "b", "t": 100.0}, "a", 40, now=120.0)
+    (True, False)
+    >>> claim_free({"worker": "b", "t": 100.0}, "a", 40, now=141.0), claim_free({"worker": "a", "t": 0}, "a", 40)
+    (True, True)
+    """
+    if not isinstance(claim, Mapping):
+        return True
+    now = time.time() if now is None else now
+    return claim.get("worker") == me or now - float(claim.get("t", 0)) > stale_s
+
+
+class SeedFailed(Exception):
+    """One seed of a candidate failed (``reason``; ``retry``: not the candidate's own fault)."""
+
+    def __init__(self, reason: str, retry: bool):
+        super().__init__(reason)
+        self.reason, self.retry = reason, retry
+
+
+class ClaimKeeper:
+    """Refresh a seed claim every ``interval`` s while the ``with`` block runs (like a heartbeat)."""
+
+    def __init__(self, storage: Any, trial_id: int, key: str, worker: str, interval: float):
+        self.storage, self.trial_id, self.key, self.worker, self.interval = storage, trial_id, key, worker, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="infomin-seed-claim", daemon=True)
+
+    def __enter__(self) -> ClaimKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 15)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # never let the thread die: the next beat retries
+                STORAGE.call(self.storage.set_trial_user_attr, self.trial_id, self.key,
+                             {"worker": self.worker, "t": time.time()}, what="refresh a seed claim", patience=0)
 
 
 def seed_means(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -563,7 +747,7 @@ class Worker:
                  log: Callable[[str], None]):
         self.study, self.args, self.optuna_study = study, args, optuna_study
         self.gate, self.reaper, self.log = gate, reaper, log
-        self.objective = Objective(study, args, log=log)
+        self.objective = Objective(study, args, log=log, gate=gate)
 
     def run(self) -> int:
         """Run trials until the study's budget is spent. Returns the number of trials run."""
@@ -572,7 +756,9 @@ class Worker:
             step = self.step()
             if step == "done":
                 return ran
-            if step == "wait":  # a waiting worker is a reaper too (its coordinator may be gone)
+            if step == "wait":  # a waiting worker helps with open seeds, and is a reaper too
+                if self.objective.help_once(self.optuna_study):
+                    continue
                 self.reaper.reap_once()
                 time.sleep(self.args.poll_s)
             if step == "ran":

@@ -183,7 +183,7 @@ def add_follower(optuna_study: Any, dead: Any, state: Any, *, value: float | Non
     history = [*dead.system_attrs.get("retry_history", []), dead.number]
     system_attrs = {**dead.system_attrs, "failed_trial": lineage(dead), "retry_history": history,
                     DEATHS: int(dead.system_attrs.get(DEATHS, 0)) + int(death)}
-    attrs = {k: v for k, v in dead.user_attrs.items() if k not in TRIAL_LOCAL}
+    attrs = {k: v for k, v in dead.user_attrs.items() if k not in TRIAL_LOCAL and not _attempt_local(k)}
     attrs.update(user_attrs or {})
     template = optuna.trial.create_trial(
         state=state, value=value if state == TrialState.COMPLETE else None, params=dead.params,
@@ -193,6 +193,12 @@ def add_follower(optuna_study: Any, dead: Any, state: Any, *, value: float | Non
     trial_id = stored(storage.create_new_trial, optuna_study._study_id, template_trial=template,
                       what=f"trial {dead.number}: create its follower")
     return stored(storage.get_trial_number_from_id, trial_id, what="read a trial number")
+
+
+def _attempt_local(key: str) -> bool:
+    """Seed claims and the seeds a trial opened to helpers belong to one attempt, not its retry
+    (finished seeds, ``seed/<s>/metrics``, are carried on)."""
+    return key == "seeds_open" or (key.startswith("seed/") and key.endswith("/claim"))
 
 
 def deaths(trial: Any) -> int:

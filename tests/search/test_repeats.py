@@ -111,3 +111,31 @@ def test_a_retry_trains_only_the_missing_seeds(tmp_path, mlflow_uri):
     assert set(out.seed_attrs) == {"seed/1/metrics", "seed/1/mlflow_run_id", "seed/2/metrics",
                                    "seed/2/mlflow_run_id"}
     assert trial.user_attrs["seed/2/metrics"]["eval/linear_acc"] == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_an_idle_worker_trains_open_seeds_of_a_running_trial(tmp_path, mlflow_uri, monkeypatch):
+    """One candidate, 4 seeds, 2 workers: the trial's worker trains seed 0 (the pruner's), then the
+    idle worker claims open seeds, so the seeds of one candidate run on different workers; every
+    seed runs once and the trial's value is the mean of all four."""
+    monkeypatch.setenv("INFOMIN_TEST_EPOCHS", "4")
+    monkeypatch.setenv("INFOMIN_TEST_EPOCH_S", "0.75")
+    res = run_study(STUDIES / "sleepy.py", n_trials=1, workers=2, repeats=4, out=tmp_path / "out")
+    assert res.counts["COMPLETE"] == 1
+    (t,) = st.load_study(res.storage_url, "sleepy").get_trials()
+    client = tracking.client(mlflow_uri)
+    seed_runs = [r for r in client.search_runs([res.experiment_id], max_results=1000) if "infomin.seed" in r.data.tags]
+    assert sorted(int(r.data.tags["infomin.seed"]) for r in seed_runs) == [0, 1, 2, 3], "each seed once"
+    assert all(r.data.tags["mlflow.parentRunId"] == t.user_attrs["mlflow_run_id"] for r in seed_runs)
+    workers = {r.data.tags["infomin.seed"]: r.data.tags["infomin.worker"] for r in seed_runs}
+    assert len(set(workers.values())) == 2, workers
+    assert workers["0"] == t.user_attrs["worker"], "the first seed runs on the trial's own worker"
+    assert all(f"seed/{s}/metrics" in t.user_attrs for s in range(4))
+    assert t.value == pytest.approx(t.params["x"])
+
+
+def test_claims_and_open_seeds_are_not_inherited_by_a_retry():
+    from infomin.search.trials import _attempt_local
+
+    assert _attempt_local("seed/2/claim") and _attempt_local("seeds_open")
+    assert not _attempt_local("seed/2/metrics") and not _attempt_local("seed/2/mlflow_run_id")
