@@ -14,12 +14,12 @@ def encoder(c):  # any torch module works; one per view because the views differ
 
 torch.manual_seed(0)
 f1, f2 = encoder(g.channels[0]), encoder(g.channels[1])
-opt = torch.optim.Adam([*f1.parameters(), *f2.parameters()], lr=1e-3)
+opt = torch.optim.Adam([*f1.parameters(), *f2.parameters()], lr=2e-3)
 rng = torch.Generator().manual_seed(0)
-for _ in range(30):
+for _ in range(60):
     x = images[torch.randint(len(images), (64,), generator=rng)].float() / 255  # (N, 3, H, W)
     with torch.no_grad():
-        v1, v2, _ = g(x, generator=rng)  # learned views: (N, 1, H, W), (N, 2, H, W)
+        v1, v2, _ = g(x, rng)  # learned views: (N, 1, H, W), (N, 2, H, W)
     z1, z2 = F.normalize(f1(v1), dim=1), F.normalize(f2(v2), dim=1)
     logits = z1 @ z2.T / 0.1  # (N, N): positives on the diagonal (CMC InfoNCE)
     target = torch.arange(len(x))
@@ -27,4 +27,4 @@ for _ in range(30):
     opt.zero_grad()
     loss.backward()
     opt.step()
-print(f"InfoNCE loss after 30 steps: {loss.item():.3f} (log N = {torch.log(torch.tensor(64.)):.3f})")
+print(f"InfoNCE loss after 60 steps: {loss.item():.3f} (log N = {torch.log(torch.tensor(64.)):.3f})")
