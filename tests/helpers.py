@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,21 @@ def need(condition: bool, why: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {why}")
     pytest.skip(why)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at this moment)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def hold_write_lock(db: Path, seconds: float) -> None:
+    """Hold SQLite file ``db``'s write lock for ``seconds`` (another writer blocks meanwhile)."""
+    holder = sqlite3.connect(db, isolation_level=None, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")
+    time.sleep(seconds)
+    holder.execute("ROLLBACK")
+    holder.close()

@@ -3,7 +3,6 @@ SQLite file, a read-only one; the outage bookkeeping the reaper relies on."""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import threading
 import time
@@ -11,17 +10,10 @@ import time
 import optuna
 import pytest
 import sqlalchemy
+from helpers import free_port
 
 from infomin.errors import has_secret, redact
 from infomin.retry import Retrier, Unavailable, describe, is_transient
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _raised(fn):
@@ -33,7 +25,7 @@ def _raised(fn):
 
 
 def test_a_refused_postgresql_connection_is_transient_and_named(tmp_path):
-    url = f"postgresql+psycopg://u:secret@127.0.0.1:{_free_port()}/db"
+    url = f"postgresql+psycopg://u:secret@127.0.0.1:{free_port()}/db"
     storage_error = _raised(lambda: optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"connect_timeout": 2}}))
     assert is_transient(storage_error)
     assert "Connection refused" in describe(storage_error) or "connection" in describe(storage_error).lower()

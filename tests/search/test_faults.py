@@ -20,8 +20,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import free_port, hold_write_lock
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -372,11 +371,7 @@ def test_sqlite_locked_longer_than_its_busy_timeout(tmp_path, mlflow_uri):
                       env={"INFOMIN_TEST_EPOCHS": "6", "INFOMIN_TEST_EPOCH_S": "1.5", "INFOMIN_SQLITE_TIMEOUT": "1"})
     try:
         _wait_until("a trial mid-way", lambda: _running(url, "sleepy"), [proc])
-        holder = sqlite3.connect(tmp_path / "optuna.db", isolation_level=None, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")
-        time.sleep(12)
-        holder.execute("ROLLBACK")
-        holder.close()
+        hold_write_lock(tmp_path / "optuna.db", 12)
         output = _finish(proc)
     finally:
         if proc.poll() is None:
@@ -385,14 +380,6 @@ def test_sqlite_locked_longer_than_its_busy_timeout(tmp_path, mlflow_uri):
     assert "database is locked" in output and "storage back after" in output
     trials = st.load_study(url, "sleepy").get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _mlflow_server(port: int, folder: Path) -> subprocess.Popen:
@@ -417,7 +404,7 @@ def _wait_for_server(port: int, timeout: float = 120) -> None:
 
 @pytest.mark.slow
 def test_mlflow_tracking_server_restart_mid_trial(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = _mlflow_server(port, tmp_path)
     uri = f"http://127.0.0.1:{port}"
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -658,11 +645,7 @@ def test_a_trial_failed_by_a_locked_mlflow_store_is_retried(tmp_path, mlflow_uri
                       env={"INFOMIN_TEST_EPOCHS": "4", "INFOMIN_TEST_EPOCH_S": "1"})
     try:
         _, (victim,) = _wait_until("a trial mid-way", lambda: _running(url, "sleepy"), [proc])
-        holder = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")
-        time.sleep(25)
-        holder.execute("ROLLBACK")
-        holder.close()
+        hold_write_lock(tmp_path / "mlflow.db", 25)
         output = _finish(proc)
     finally:
         if proc.poll() is None:
