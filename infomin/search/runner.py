@@ -313,9 +313,7 @@ class Objective:
         except Unavailable:
             raise
         except Exception as e:
-            reason = _reason(e)
-            if is_transient(e):  # e.g. the trainer's MLflow store locked beyond its own timeout
-                reason = f"{type(e).__name__}: {describe(e)} (a store did not answer)"
+            reason = _training_failure(e)
             return Outcome(TrialState.FAIL, reason=reason, retry=is_transient(e),
                            run_id=self._fail(trial, reason, getattr(e, "infomin_run_id", None), tags, run_name))
         metrics = dict(getattr(result, "metrics", None) or {})
@@ -418,9 +416,7 @@ class Objective:
         except Unavailable:
             raise
         except Exception as e:
-            reason = f"seed {seed}: {_reason(e)}"
-            if is_transient(e):
-                reason = f"seed {seed}: {type(e).__name__}: {describe(e)} (a store did not answer)"
+            reason = f"seed {seed}: {_training_failure(e)}"
             _end_run(a, getattr(e, "infomin_run_id", None), "FAILED", reason)
             raise SeedFailed(reason, is_transient(e)) from None
         metrics = dict(getattr(result, "metrics", None) or {})
@@ -672,6 +668,14 @@ def _is_real(v: Any) -> bool:
 def _reason(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _training_failure(e: BaseException) -> str:
+    """Why a training failed, in one line; a transient store error (the trainer's MLflow store
+    locked beyond its own timeout, say) says that a store did not answer."""
+    if is_transient(e):
+        return f"{type(e).__name__}: {describe(e)} (a store did not answer)"
+    return _reason(e)
 
 
 def _report(trial: Any, value: float, epoch: int) -> bool:

@@ -206,20 +206,20 @@ class ViewLearner(nn.Module):
             ce, ce_stats = self._ce(*labelled, rng)
             loss = loss + self.ce_weight * ce
             stats.update(ce_stats)
-        self._zero_grad()
-        loss.backward()
-        self.opt_f.step()
-        if self.opt_c is not None:
-            self.opt_c.step()
         self.steps_done += 1
-        if self.steps_done % self.critic_steps == 0:  # g moves once per critic_steps critic updates
-            self.opt_g.step()
+        g_moves = self.steps_done % self.critic_steps == 0   # once per critic_steps critic updates
+        self._descend(loss, self.opt_f, self.opt_c, self.opt_g if g_moves else None)
         return stats
 
-    def _zero_grad(self) -> None:
+    def _descend(self, loss: Tensor, *optimizers: torch.optim.Optimizer | None) -> None:
+        """Clear every player's gradients, backpropagate ``loss`` and step ``optimizers``."""
         for opt in (self.opt_f, self.opt_c, self.opt_g):
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            if opt is not None:
+                opt.step()
 
     def _ce(self, x: Tensor, y: Tensor, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         ce1, ce2, acc1, acc2 = self.ce(x, y, rng)
@@ -233,9 +233,7 @@ class ViewLearner(nn.Module):
         with autocast(x.device, self.amp):
             z1, z2 = self.critic(v1.detach(), v2.detach())
         loss_nce = info_nce(z1.float(), z2.float(), self.temperature, form=self.form)
-        self._zero_grad()
-        loss_nce.backward()
-        self.opt_f.step()
+        self._descend(loss_nce, self.opt_f)
         self.steps_done += 1
         stats = {"adv/loss_nce": loss_nce.detach()}
         if self.steps_done % self.critic_steps:
@@ -248,11 +246,7 @@ class ViewLearner(nn.Module):
             ce, ce_stats = self._ce(*labelled, rng)
             loss = loss + self.ce_weight * ce
             stats.update(ce_stats)
-        self._zero_grad()
-        loss.backward()
-        self.opt_g.step()
-        if self.opt_c is not None:
-            self.opt_c.step()
+        self._descend(loss, self.opt_g, self.opt_c)
         return stats
 
 
