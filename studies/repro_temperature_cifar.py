@@ -12,11 +12,12 @@ Paper's finding (Wang & Liu 2021, arXiv 2012.09740, CIFAR-10): uniformity become
 (the uniformity loss rises) and tolerance rises as tau grows; accuracy peaks in between
 (near tau = 0.3 on CIFAR-10).
 
-CPU budget (2 shared cores, 1 worker, measured 4.4 min for the 5 trials): small ConvNet, 4 epochs on a
-4,096-image training subset, probe scored on 2,000 test images, batch 256 (NT-Xent,
-K = 511), AdamW lr 2e-3, one seed, tau in {0.05, 0.1, 0.2, 0.5, 1.0}::
+CPU budget (``recipes.CIFAR_CPU_SHORT``): the ConvNet-512, 6 epochs over 15,000 training
+images, the SimCLR views with crops made at 16 px, batch 256 (NT-Xent, K = 511), SGD lr 0.1 with
+cosine decay; the linear probe (full-batch L-BFGS) is scored on the 10,000 test images; three
+seeds per tau::
 
-    OMP_NUM_THREADS=2 infomin study run studies/repro_temperature_cifar.py --workers 1
+    infomin study run studies/repro_temperature_cifar.py --workers 2
     infomin study report repro_temperature_cifar
 
 GPU scale (same study, ResNet-18 CIFAR stem, full data, 200 epochs): copy this file and set
@@ -29,16 +30,21 @@ from infomin.search import StudySpec
 
 TAUS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
-TRAIN = recipes.CIFAR_CPU_SMALL
+RECIPE = "CIFAR_CPU_SHORT"
+TRAIN = recipes.get(RECIPE)
+#: the recipe's training resolution, set on the SimCLR preset's random resized crop
+CROP = {"spatial": recipes.VIEW_OVERRIDES[RECIPE]["random_resized_crop"]}
 
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="simclr",
     train=TRAIN,
+    probe="torch",
     sampler="grid",
     grid={"temperature": list(TAUS)},
     pruner="none",
     n_trials=len(TAUS),
+    repeats=3,
     seed=0,
     fixed=recipes.comparable(TRAIN, 'ntxent', tau='the question (varies)', views='simclr'),
 )
@@ -46,4 +52,4 @@ STUDY = StudySpec(
 
 def suggest(trial):
     tau = trial.suggest_categorical("temperature", list(TAUS))
-    return {"views": {}, "train": {"temperature": tau}}
+    return {"views": CROP, "train": {"temperature": tau}}

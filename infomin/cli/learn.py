@@ -12,7 +12,9 @@ resolved config is printed and logged with the parent run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -99,9 +101,7 @@ def learn_views_cmd(
                 raise SpecError("--start" if start is not None else "--volume-preserving",
                                 start if start is not None else volume_preserving,
                                 "only the flow_color generator has a start space and a flow type")
-            overrides["generator"] = (
-                {"kind": "flow_color", "start": start or "rgb", "volume_preserving": bool(volume_preserving)}
-                if kind == "flow_color" else {"kind": "perturbation"})
+            overrides["generator"] = flag_generator(overrides.get("generator"), kind, start, volume_preserving)
         flags = dict(dataset=dataset, data_root=data_root, mode=mode, epochs=epochs, labels=labels, label=label,
                      ce_weight=ce_weight, batch_size=batch_size, lr=lr, generator_lr=generator_lr,
                      temperature=temperature, mi_steps=mi_steps, encoder=encoder, device=device,
@@ -158,3 +158,23 @@ def _table(res) -> Table:
 
 def register(app: typer.Typer) -> None:
     app.command("learn-views")(learn_views_cmd)
+
+
+def flag_generator(base: Any, kind: str, start: str | None, volume_preserving: bool | None) -> dict:
+    """The generator spec that ``--kind``, ``--start`` and ``--volume-preserving`` ask for.
+
+    A recipe's ``pair`` whose split is the colour flow (``--recipe authors``: crops, then the
+    flow) keeps its crops: the flags set the flow inside it. Otherwise they name the whole
+    generator.
+    """
+    split = base.get("split") if isinstance(base, Mapping) and base.get("kind") == "pair" else None
+    if kind == "flow_color" and isinstance(split, Mapping) and split.get("kind") == "flow_color":
+        flow = dict(split)
+        if start is not None:
+            flow["start"] = start
+        if volume_preserving is not None:
+            flow["volume_preserving"] = bool(volume_preserving)
+        return {**base, "split": flow}
+    if kind == "flow_color":
+        return {"kind": "flow_color", "start": start or "rgb", "volume_preserving": bool(volume_preserving)}
+    return {"kind": "perturbation"}

@@ -146,3 +146,21 @@ def test_cli_authors_recipe_config_file_and_set_compose(mlflow_uri, tmp_path):
     assert g.kind == "pair" and g.channels == (1, 2) and "weights" in g.differentiable
     bad = CliRunner().invoke(app, ["learn-views", "--recipe", "paper", "--out", str(out)])
     assert bad.exit_code == 2 and "--recipe: got 'paper'" in bad.output and "authors" in bad.output
+
+
+def test_start_flag_sets_the_flow_inside_the_authors_pair_and_keeps_its_crops():
+    """`--recipe authors --start ydbdr` must learn crops + flow from YDbDr, not a crop-less flow."""
+    from infomin import recipes
+    from infomin.cli.learn import flag_generator
+
+    pair = recipes.LEARN_AUTHORS["generator"]
+    g = flag_generator(pair, "flow_color", "ydbdr", None)
+    assert g["kind"] == "pair" and g["spatial"] == pair["spatial"]
+    assert g["split"] == {"kind": "flow_color", "start": "ydbdr"}
+    assert pair["split"]["start"] == "rgb"                        # the recipe itself is not modified
+    nvp = flag_generator(pair, "flow_color", None, True)["split"]
+    assert nvp["start"] == "rgb" and nvp["volume_preserving"] is True
+    # without a recipe (or a pair without the flow) the flags name the whole generator
+    assert flag_generator(None, "flow_color", "ydbdr", None) == {"kind": "flow_color", "start": "ydbdr",
+                                                                 "volume_preserving": False}
+    assert flag_generator(pair, "perturbation", None, None) == {"kind": "perturbation"}
