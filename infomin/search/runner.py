@@ -368,7 +368,8 @@ class Objective:
                 time.sleep(a.poll_s)
                 continue
             try:
-                metrics, seed_run = self._seed(trial, views, config, seed, seeds, group_id, tags)
+                with self._keep_claim(trial, seed, seeds):
+                    metrics, seed_run = self._seed(trial, views, config, seed, seeds, group_id, tags)
             except optuna.TrialPruned as e:
                 reason = f"{e or 'pruned'} (seed {seed})"
                 _end_run(a, group_id, "KILLED", reason)
@@ -436,6 +437,14 @@ class Objective:
         """Seconds after which a seed claim that was not refreshed is taken over."""
         beat = float(self.args.heartbeat_interval or st.HEARTBEAT)
         return max(float(self.args.grace_period or st.GRACE), 3 * beat)
+
+    def _keep_claim(self, trial: Any, seed: int, seeds: list[int]) -> contextlib.AbstractContextManager:
+        """Keep this worker's claim on ``seed`` fresh while it trains (the first seed is never
+        open to helpers, so it has no claim); a stale claim would let a helper train it again."""
+        if self.gate is None or seed == seeds[0]:
+            return contextlib.nullcontext()
+        return ClaimKeeper(trial.study._storage, trial._trial_id, claim_key(seed), self.worker,
+                           float(self.args.heartbeat_interval or st.HEARTBEAT))
 
     def _open_seeds(self, trial: Any, seeds: list[int]) -> None:
         if self.gate is not None and trial.user_attrs.get(A_SEEDS_OPEN) != seeds[1:]:

@@ -134,6 +134,19 @@ def test_an_idle_worker_trains_open_seeds_of_a_running_trial(tmp_path, mlflow_ur
     assert t.value == pytest.approx(t.params["x"])
 
 
+def test_a_seed_the_trials_worker_trains_stays_claimed_however_long_it_takes(tmp_path, mlflow_uri, monkeypatch):
+    """Seeds that take longer than a claim's staleness (8 s against 4 s here): the trial's own
+    worker keeps its claim alive while it trains, so a helper never takes the same seed again."""
+    monkeypatch.setenv("INFOMIN_TEST_EPOCHS", "4")
+    monkeypatch.setenv("INFOMIN_TEST_EPOCH_S", "2")
+    res = run_study(STUDIES / "sleepy.py", n_trials=1, workers=2, repeats=4, out=tmp_path / "out",
+                    heartbeat_interval=1, grace_period=4)
+    assert res.counts["COMPLETE"] == 1
+    client = tracking.client(mlflow_uri)
+    seed_runs = [r for r in client.search_runs([res.experiment_id], max_results=1000) if "infomin.seed" in r.data.tags]
+    assert sorted(int(r.data.tags["infomin.seed"]) for r in seed_runs) == [0, 1, 2, 3], "each seed trained once"
+
+
 def test_claims_and_open_seeds_are_not_inherited_by_a_retry():
     from infomin.search.trials import _attempt_local
 
