@@ -1,8 +1,9 @@
-"""Tables (docs/results/<study>/table.md) and figures for docs/RESULTS.md from the studies' runs.
+"""Tables (docs/results/<study>/table.md) and figures for README (Results) from the studies' runs.
 
 Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
 
-    python docs/results/make_tables.py sf cc tt ttc cd lvs
+    python docs/results/make_tables.py sf cc tt cd lvs   # from the studies' runs
+    python docs/results/make_tables.py ttc                # from the reports' seeds.csv
     python docs/results/make_tables.py lv    # where `infomin learn-views` wrote its mlflow.db
 """
 import json
@@ -145,6 +146,40 @@ def temperature(name="repro_temperature", acc="digit linear acc"):
     print("\n".join(lines))
 
 
+def seeds_table(name):
+    """The per-seed rows of a study's report (docs/results/<name>/seeds.csv, copied from
+    infomin-out/<name>/report/): a DataFrame with one row per candidate and seed."""
+    import pandas as pd
+    return pd.read_csv(DOCS / name / "seeds.csv")
+
+
+def sweep_plot(name, df, x, xlabel, file, log=False):
+    """Accuracy, uniformity and tolerance against column ``x`` of ``df`` (rows of seeds.csv): mean
+    ± sd over seeds, each seed a dot; saved as docs/results/<name>/<file>."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
+    for ax, (m, lab) in zip(axes, (("eval/linear_acc", "CIFAR-10 linear acc"),
+                                   ("eval/uniformity", "uniformity (lower = more uniform)"),
+                                   ("eval/tolerance", "tolerance")), strict=True):
+        g = df.groupby(x)[m]
+        xs = np.array(sorted(df[x].unique()), dtype=float)
+        ax.errorbar(xs, g.mean().loc[xs], yerr=g.std().loc[xs], fmt="o-", capsize=3)
+        ax.plot(df[x], df[m], "k.", ms=3)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(lab, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(DOCS / name / file, dpi=90)
+
+
+def temperature_seeds():
+    """repro_temperature_cifar with three seeds: tau_sweep.png from its report's seeds.csv."""
+    name = "repro_temperature_cifar"
+    df = seeds_table(name)
+    df["tau"] = df["label"].str.removeprefix("temperature=").astype(float)
+    sweep_plot(name, df, "tau", "temperature tau", "tau_sweep.png", log=True)
+
+
 def crop_distance():
     name = "repro_crop_distance_cifar"
     df = runs(name)
@@ -245,4 +280,4 @@ def learned_views_study():
 
 
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "lvs": learned_views_study, "ttc": lambda: temperature("repro_temperature_cifar", "CIFAR-10 linear acc")}[which]()
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds}[which]()
