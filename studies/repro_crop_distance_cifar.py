@@ -30,7 +30,8 @@ from infomin.search import StudySpec
 
 DISTANCES = (0.0, 8.0, 12.0, 16.0, 20.0)
 
-TRAIN = recipes.get("CIFAR_CPU_SHORT")
+RECIPE = "CIFAR_CPU_SHORT"   # patches are 16 px at any recipe: no view overrides to apply
+TRAIN = recipes.get(RECIPE)
 
 STUDY = StudySpec(
     dataset="cifar10-npz",

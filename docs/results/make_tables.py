@@ -2,8 +2,8 @@
 
 Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
 
-    python docs/results/make_tables.py sf cc tt cd lvs   # from the studies' runs
-    python docs/results/make_tables.py ttc                # from the reports' seeds.csv
+    python docs/results/make_tables.py sf cc tt lvs      # from the studies' runs
+    python docs/results/make_tables.py ttc cdc            # from the reports' seeds.csv
     python docs/results/make_tables.py lv    # where `infomin learn-views` wrote its mlflow.db
 """
 import json
@@ -180,31 +180,12 @@ def temperature_seeds():
     sweep_plot(name, df, "tau", "temperature tau", "tau_sweep.png", log=True)
 
 
-def crop_distance():
+def crop_distance_seeds():
+    """repro_crop_distance_cifar with three seeds: distance_sweep.png from its report's seeds.csv."""
     name = "repro_crop_distance_cifar"
-    df = runs(name)
-    df = df.assign(d=df["params.views.distance"].astype(float)).sort_values("d")
-    lines = ["| patch distance (px) | I_NCE (nats) | linear acc | kNN acc | alignment | uniformity | tolerance | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for _, r in df.iterrows():
-        lines.append(f"| {r['d']:g} | {r['metrics.mi/nce']:.3f} | {f3(r['metrics.eval/linear_acc'])} | "
-                     f"{f3(r['metrics.eval/knn_acc'])} | {f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | "
-                     f"{f3(r['metrics.eval/tolerance'])} | {r['secs']:.0f} |")
-    out = write_table(name, lines)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 2.9))
-    axes[0].plot(df["d"], df["metrics.eval/linear_acc"], "o-")
-    axes[0].set_xlabel("distance between the patch centres (px, 16 px patches of 32 px images)")
-    axes[1].plot(df["metrics.mi/nce"], df["metrics.eval/linear_acc"], "o")
-    for _, r in df.iterrows():
-        axes[1].annotate(f"{r['d']:g}", (r["metrics.mi/nce"], r["metrics.eval/linear_acc"]), fontsize=7,
-                         xytext=(3, 3), textcoords="offset points")
-    axes[1].set_xlabel("I_NCE (nats, K = 511)")
-    for ax in axes:
-        ax.set_ylabel("CIFAR-10 linear acc")
-        ax.xaxis.label.set_fontsize(7)
-    fig.tight_layout()
-    fig.savefig(out / "distance_sweep.png", dpi=90)
-    print("\n".join(lines))
+    df = seeds_table(name)
+    df["distance"] = df["label"].str.removeprefix("distance=").astype(float)
+    sweep_plot(name, df, "distance", "patch distance (px)", "distance_sweep.png")
 
 
 def learned_views():
@@ -280,4 +261,5 @@ def learned_views_study():
 
 
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "cd": crop_distance, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds}[which]()
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds,
+     "cdc": crop_distance_seeds}[which]()
