@@ -70,8 +70,8 @@ CIFAR_CPU: dict[str, Any] = {
 }
 
 #: CIFAR_CPU cut to 6 epochs over the 15,000 training images: the budget of the three-seed CIFAR
-#: reproductions on 2 CPU cores (a candidate x 3 seeds in about a quarter of an hour there).
-#: Same encoder, optimiser, schedule shape and view overrides as CIFAR_CPU.
+#: reproductions on 2 CPU cores (README, Results, has their wall times). Same encoder, optimiser,
+#: schedule shape and view overrides as CIFAR_CPU.
 CIFAR_CPU_SHORT: dict[str, Any] = {**CIFAR_CPU, "epochs": 6, "train_subset": 15000, "plots": False}
 
 #: CIFAR-10 arrays on 2 CPU cores at the budget of README's CIFAR reproductions (4,096 images,
