@@ -120,8 +120,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: size in a 32 px test image, so training and test object sizes overlap (the train-test
 #: resolution discrepancy of "FixRes", Touvron et al. 2019, arXiv 1906.06423).
 VIEW_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "CIFAR_CPU": {"random_resized_crop": {"size": 16}},
-    "CIFAR_CPU_SHORT": {"random_resized_crop": {"size": 16}},
+    name: {"random_resized_crop": {"size": 16}} for name in ("CIFAR_CPU", "CIFAR_CPU_SHORT")
 }
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from browser import Browser, chromium
-from helpers import REPO, need
+from helpers import REPO, free_port, need
 
 pytestmark = pytest.mark.slow
 
@@ -64,11 +64,6 @@ def _env() -> dict[str, str]:
         env.pop(var, None)
     return env
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -137,7 +132,7 @@ class UI:
 def ui(study):
     """The study's printed browse command, run as printed (with free ports added)."""
     folder, command = study
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     app = UI([*shlex.split(command), "--mlflow-port", str(ports[0]), "--dashboard-port", str(ports[1])], folder)
     app.ports = ports
     try:

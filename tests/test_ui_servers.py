@@ -17,18 +17,12 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import REPO, need
+from helpers import REPO, free_port, need
 from typer.testing import CliRunner
 
 from infomin import ui as U
 from infomin.cli import app
 from infomin.errors import InfominError, SpecError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _running(pid: int) -> bool:
@@ -72,7 +66,7 @@ def test_stop_ends_the_whole_process_group_even_a_child_that_ignores_sigterm(tmp
 
 def test_wait_ready_names_a_server_that_exits_with_the_end_of_its_log(tmp_path):
     s = U.Server("broken", [sys.executable, "-c", "print('no such store: /x.db'); raise SystemExit(3)"],
-                 f"http://127.0.0.1:{_free_port()}", "/", tmp_path / "broken.log")
+                 f"http://127.0.0.1:{free_port()}", "/", tmp_path / "broken.log")
     U.start_all([s])
     with pytest.raises(InfominError, match=r"(?s)broken exited \(code 3\).*no such store: /x\.db"):
         U.wait_ready([s], timeout=60)
@@ -80,7 +74,7 @@ def test_wait_ready_names_a_server_that_exits_with_the_end_of_its_log(tmp_path):
 
 
 def test_wait_ready_returns_once_a_real_server_answers_and_times_out_otherwise(tmp_path):
-    port = _free_port()
+    port = free_port()
     s = U.Server("http.server", [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                  "--directory", str(tmp_path)], f"http://127.0.0.1:{port}", "/",
                  tmp_path / "http.log")
@@ -93,7 +87,7 @@ def test_wait_ready_returns_once_a_real_server_answers_and_times_out_otherwise(t
         U.stop_all([s])
     assert not s.ready() and not s.alive()
     silent = U.Server("silent", [sys.executable, "-c", "import time; time.sleep(60)"],
-                      f"http://127.0.0.1:{_free_port()}", "/", tmp_path / "silent.log")
+                      f"http://127.0.0.1:{free_port()}", "/", tmp_path / "silent.log")
     try:
         U.start_all([silent])
         with pytest.raises(InfominError, match="silent did not answer within 1 s"):
@@ -134,7 +128,7 @@ def test_ui_on_optuna_dashboard_alone_prints_links_and_stops_on_sigterm(tmp_path
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="only", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "INFOMIN_STORAGE")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen([sys.executable, "-c", "from infomin.cli import main; main()", "ui",

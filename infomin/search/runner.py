@@ -443,7 +443,11 @@ class Objective:
         open to helpers, so it has no claim); a stale claim would let a helper train it again."""
         if self.gate is None or seed == seeds[0]:
             return contextlib.nullcontext()
-        return ClaimKeeper(trial.study._storage, trial._trial_id, claim_key(seed), self.worker,
+        return self._claim_keeper(trial.study._storage, trial._trial_id, seed)
+
+    def _claim_keeper(self, storage: Any, trial_id: int, seed: int) -> ClaimKeeper:
+        """This worker's claim on ``seed`` of trial ``trial_id``, refreshed at the heartbeat period."""
+        return ClaimKeeper(storage, trial_id, claim_key(seed), self.worker,
                            float(self.args.heartbeat_interval or st.HEARTBEAT))
 
     def _open_seeds(self, trial: Any, seeds: list[int]) -> None:
@@ -523,8 +527,7 @@ class Objective:
         tags = {**self._tags(t), NOTE_TAG: trial_note(self.args.study_name, t.number, t.params, views,
                                                       self.study.spec.metric, self.study.spec.direction)}
         self.log(f"helping trial {t.number}: seed {seed}")
-        with ClaimKeeper(storage, t._trial_id, claim_key(seed), self.worker,
-                         float(self.args.heartbeat_interval or st.HEARTBEAT)):
+        with self._claim_keeper(storage, t._trial_id, seed):
             try:
                 metrics, run = self._seed(t, views, config, seed, seeds, t.user_attrs[A_RUN], tags)
             except SeedFailed as e:   # the trial's own worker trains it again and fails the trial if it fails
