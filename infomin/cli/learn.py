@@ -84,6 +84,7 @@ def learn_views_cmd(
     from infomin import recipes, tracking
     from infomin.config import LearnViewsConfig
     from infomin.protocols import EXPERIMENT, learn_views
+    from infomin.views.learned import FLOW_STARTS
 
     with user_errors():
         if repeats < 1:
@@ -97,6 +98,8 @@ def learn_views_cmd(
         overrides.update(parse_sets(sets))
         if kind is not None or start is not None or volume_preserving is not None:
             kind = check_choice("--kind", kind or "flow_color", GENERATOR_KINDS)
+            if start is not None:
+                check_choice("--start", start, FLOW_STARTS)
             if kind == "perturbation" and (start is not None or volume_preserving is not None):
                 raise SpecError("--start" if start is not None else "--volume-preserving",
                                 start if start is not None else volume_preserving,

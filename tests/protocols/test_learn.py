@@ -164,3 +164,23 @@ def test_start_flag_sets_the_flow_inside_the_authors_pair_and_keeps_its_crops():
     assert flag_generator(None, "flow_color", "ydbdr", None) == {"kind": "flow_color", "start": "ydbdr",
                                                                  "volume_preserving": False}
     assert flag_generator(pair, "perturbation", None, None) == {"kind": "perturbation"}
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--recipe", "authors", "--start", "lab"], "--start: got 'lab'"),
+    (["--start", "lab"], "--start: got 'lab'"),
+    (["--kind", "perturbation", "--start", "rgb"], "only the flow_color generator"),
+    (["--recipe", "author"], "--recipe: got 'author'"),
+])
+def test_bad_learn_flags_are_named_by_their_flag_before_anything_runs(tmp_path, args, match):
+    from typer.testing import CliRunner
+
+    from infomin.cli import app
+
+    res = CliRunner().invoke(app, ["learn-views", "--dataset", "colorful-moving-digits", *args,
+                                   "--out", str(tmp_path / "g.yaml"),
+                                   "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert res.exit_code == 2, res.output
+    assert match in res.output and "Traceback" not in res.output
+    assert "learn-views" not in res.output.split("error")[0]   # no run header before the error
+    assert "valid choices" in res.output or "only" in res.output
