@@ -2,8 +2,9 @@
 
 A recipe is a dict of :class:`~infomin.config.TrainConfig` overrides, plus (optionally) the view
 parameters that go with it (:data:`VIEW_OVERRIDES`: the training resolution, for instance). The
-study modules and ``infomin train --recipe NAME`` start from a recipe and override what their
-question needs (``{**recipes.TOY_CPU, "temperature": 0.5}``), so studies that answer related
+study modules (``StudySpec(recipe=NAME)``, which also applies the view parameters) and
+``infomin train --recipe NAME`` start from a recipe and override what their question needs
+(``{**recipes.TOY_CPU, "temperature": 0.5}``), so studies that answer related
 questions train alike and their I_NCE values compare; the figures behind each recipe are in
 README (Performance) and docs/toy.md, from ``bench/time_to_accuracy.py`` and the toy's table.
 

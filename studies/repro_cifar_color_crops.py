@@ -20,8 +20,7 @@ candidate::
     infomin study run studies/repro_cifar_color_crops.py --workers 2
     infomin study report repro_cifar_color_crops
 
-GPU scale: copy this file and set ``TRAIN = recipes.CIFAR_GPU``, with crops at 32 px
-(``recipes.apply_views("CIFAR_GPU", ...)`` leaves them as they are).
+GPU scale: copy this file and set ``RECIPE = "CIFAR_GPU"`` (crops stay at 32 px there).
 """
 
 from infomin import recipes
@@ -41,20 +40,20 @@ CANDIDATES = {
 
 
 def views(name: str) -> dict:
-    """The view spec of candidate ``name`` at the recipe's training resolution."""
+    """The view spec of candidate ``name`` (the study's recipe sets the crops' training size)."""
     space, scale, shared = CANDIDATES[name]
-    return recipes.apply_views(RECIPE, {
+    return {
         "kind": "pair",
         "spatial": {"kind": "random_resized_crop", "size": 32, "scale": scale, "flip": 0.5,
                     "shared": shared},
         "split": {"kind": "channel_split", "space": space, "split": [[0], [1, 2]]},
-    })
+    }
 
 
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views=views("lab crops 0.08-1"),
-    train=TRAIN,
+    recipe=RECIPE,   # its TrainConfig, and crops made at its training resolution (16 px)
     probe="torch",
     sampler="grid",
     grid={"views": list(CANDIDATES)},

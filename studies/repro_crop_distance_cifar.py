@@ -20,9 +20,8 @@ three seeds per distance::
     infomin study run studies/repro_crop_distance_cifar.py --workers 2
     infomin study report repro_crop_distance_cifar
 
-GPU scale (same study, ResNet-18 CIFAR stem, full data, 200 epochs): copy this file and set
-``train={"encoder": "resnet18", "epochs": 200, "batch_size": 256, "train_subset": None,
-"test_subset": None, "optimizer": "adamw", "lr": 2e-3, "temperature": 0.2}``.
+GPU scale (same study, ResNet-18 CIFAR stem, LARS, all 50,000 training images): copy this
+file and set ``RECIPE = "CIFAR_GPU"`` (add ``train={"epochs": 200}`` for the paper's length).
 """
 
 from infomin import recipes
@@ -36,7 +35,7 @@ TRAIN = recipes.get(RECIPE)
 STUDY = StudySpec(
     dataset="cifar10-npz",
     base_views="patch_distance",
-    train=TRAIN,
+    recipe=RECIPE,
     probe="torch",
     sampler="grid",
     grid={"distance": list(DISTANCES)},

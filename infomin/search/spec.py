@@ -50,6 +50,10 @@ class StudySpec:
     * ``dataset``: an :func:`infomin.data.load` name (TrainConfig ``dataset``).
     * ``base_views``: a preset name (``views/<name>.yaml``) or a view spec dict the
       trial's view overrides are merged into.
+    * ``recipe``: a named training budget (:mod:`infomin.recipes`, e.g. ``"CIFAR_CPU_SHORT"``):
+      its TrainConfig overrides come first (``train`` and the trial's own win over them), and
+      its view parameters (:data:`infomin.recipes.VIEW_OVERRIDES`, e.g. crops made at 16 px)
+      are set on every candidate's views, so no candidate can miss them.
     * ``train``: TrainConfig overrides shared by every trial (epochs, subsets, tau...).
     * ``probe``: the linear-probe backend (``sklearn`` or ``torch``).
     * ``metric``/``direction``: the objective read from the candidate's metrics.
@@ -82,10 +86,15 @@ class StudySpec:
     repeats: int = 1
     baselines: tuple[Mapping[str, Any], ...] = ()
     fixed: Mapping[str, str] = field(default_factory=dict)
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
             raise SpecError("STUDY.dataset", self.dataset, "expected a dataset name")
+        if self.recipe is not None:
+            from infomin import recipes  # K needs infomin.objectives (torch): not for `study list`
+
+            check_choice("STUDY.recipe", self.recipe, recipes.names())
         if not isinstance(self.base_views, (str, Mapping)):
             raise SpecError("STUDY.base_views", self.base_views, "expected a preset name or a view spec")
         check_int("STUDY.n_trials", self.n_trials, 1)
@@ -149,6 +158,7 @@ class Study:
         Raises :class:`SpecError` naming the field for a malformed proposal or an
         invalid config value (for example ``train.temperature: got 0.0``).
         """
+        from infomin import recipes
         from infomin.config import TrainConfig  # torch: `study list` must not load it
 
         proposal = self.suggest(trial)
@@ -156,7 +166,11 @@ class Study:
             raise SpecError(f"{self.name}.suggest", proposal,
                             "expected a dict with keys 'views' (view overrides) and 'train' (TrainConfig overrides)")
         views = merge_views(self.base_views(), proposal.get("views") or {})
-        train = {"dataset": self.spec.dataset, "probe": self.spec.probe, **self.spec.train,
+        recipe = {}
+        if self.spec.recipe is not None:
+            recipe = recipes.get(self.spec.recipe)
+            views = recipes.apply_views(self.spec.recipe, views)
+        train = {"dataset": self.spec.dataset, "probe": self.spec.probe, **recipe, **self.spec.train,
                  **dict(proposal.get("train") or {})}
         return views, TrainConfig.from_dict(train)
 

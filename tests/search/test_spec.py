@@ -136,6 +136,7 @@ def test_module_without_study_or_suggest(tmp_path):
     ({"direction": "minimize"}, "STUDY.pruner"),
     ({"baselines": {"tau": 0.1}}, "STUDY.baselines"),
     ({"sampler": "grid", "grid": {"tau": [0.1]}, "baselines": [{"tau": 0.1}]}, "STUDY.baselines"),
+    ({"recipe": "CIFAR_CPU_SHRT"}, "STUDY.recipe"),
 ])
 def test_study_spec_validates(kwargs, field):
     base = {"dataset": "colorful-moving-digits", "base_views": "lab_l_ab", "n_trials": 3}
@@ -224,3 +225,37 @@ def test_a_trial_can_propose_a_saved_learned_generator_by_source():
         build_views({"source": "learned/flow_toy", "layers": 2})
     with pytest.raises(SpecError, match="no_such"):
         build_views({"source": "learned/no_such"})
+
+
+RECIPE_STUDY = '''
+STUDY = StudySpec(dataset="cifar10-npz", recipe="CIFAR_CPU_SHORT", train={"epochs": 2},
+                  base_views={"kind": "pair", "split": {"kind": "channel_split", "space": "lab"},
+                              "spatial": {"kind": "random_resized_crop", "size": 32}},
+                  sampler="grid", grid={"views": ["base", "own", "learned"]}, pruner="none", n_trials=3)
+
+def suggest(trial):
+    name = trial.suggest_categorical("views", ["base", "own", "learned"])
+    views = {"base": {}, "own": {"kind": "random_resized_crop", "size": 24, "scale": [0.2, 1.0]},
+             "learned": {"source": "learned/flow_toy"}}[name]
+    return {"views": views, "train": {"temperature": 0.1} if name == "own" else {}}
+'''
+
+
+def test_a_study_recipe_sets_training_and_view_parameters_on_every_candidate(tmp_path):
+    """recipe= gives the recipe's TrainConfig (train= and the trial win) and its crop size to each candidate."""
+    from infomin import recipes
+
+    study = load_study(write(tmp_path, HEADER + RECIPE_STUDY))
+    short = recipes.get("CIFAR_CPU_SHORT")
+    size = recipes.VIEW_OVERRIDES["CIFAR_CPU_SHORT"]["random_resized_crop"]["size"]
+    views, cfg = study.candidate(optuna.trial.FixedTrial({"views": "base"}))
+    assert views["spatial"]["size"] == size != 32 and views["split"]["space"] == "lab"
+    assert cfg.encoder == short["encoder"] and cfg.optimizer == short["optimizer"] and cfg.lr == short["lr"]
+    assert cfg.train_subset == short["train_subset"] and cfg.epochs == 2        # train= wins over the recipe
+    views, cfg = study.candidate(optuna.trial.FixedTrial({"views": "own"}))     # a whole spec of another kind
+    assert views == {"kind": "random_resized_crop", "size": size, "scale": [0.2, 1.0]}
+    assert cfg.temperature == 0.1 and cfg.epochs == 2                            # the trial wins over both
+    views, _ = study.candidate(optuna.trial.FixedTrial({"views": "learned"}))   # a saved generator is as saved
+    assert views == {"source": "learned/flow_toy"}
+    check_study(study)
+    assert study.spec.to_dict()["recipe"] == "CIFAR_CPU_SHORT"
