@@ -10,11 +10,11 @@ Paper's finding (Wang & Liu 2021, arXiv 2012.09740, CIFAR-10): uniformity become
 (the uniformity loss rises) and tolerance rises as tau grows; accuracy peaks in between
 (near tau = 0.3 on CIFAR-10).
 
-CPU budget (2 shared cores, 1 worker; measured 2.6 min for the 5 trials): small
-ConvNet, 4 epochs, 1,536 training / 512 test toy images, batch 128 (NT-Xent, K = 255),
-AdamW lr 2e-3, one seed, tau in {0.05, 0.1, 0.2, 0.5, 1.0}::
+CPU budget: the quickstart's (``recipes.TOY_CPU``: small ConvNet, 2 epochs over 3,072
+training images, 1,000 test images, batch 64, NT-Xent K = 127, AdamW lr 6e-3), the digit
+probe, tau in {0.05, 0.1, 0.2, 0.5, 1.0}, three seeds per tau::
 
-    OMP_NUM_THREADS=2 infomin study run studies/repro_temperature.py --workers 1
+    infomin study run studies/repro_temperature.py --workers 2
     infomin study report repro_temperature
 
 GPU scale (same study on CIFAR-10, ResNet-18 CIFAR stem, full data, 200 epochs): copy this
@@ -28,16 +28,19 @@ from infomin.search import StudySpec
 
 TAUS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
-TRAIN = recipes.TOY_CPU
+TRAIN = recipes.TOY_CPU  # the quickstart's budget
 
 STUDY = StudySpec(
     dataset="colorful-moving-digits",
     base_views="simclr",
     train=TRAIN,
+    probe=recipes.TOY_PROBE,
+    metric="eval/linear_acc/digit",
     sampler="grid",
     grid={"temperature": list(TAUS)},
     pruner="none",
     n_trials=len(TAUS),
+    repeats=3,
     seed=0,
     fixed=recipes.comparable(TRAIN, 'ntxent', tau='the question (varies)', views='simclr'),
 )

@@ -3,7 +3,7 @@
 Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
 
     python docs/results/make_tables.py sf cc tt lvs      # from the studies' runs
-    python docs/results/make_tables.py ttc cdc            # from the reports' seeds.csv
+    python docs/results/make_tables.py ttc tts cdc        # from the reports' seeds.csv
     python docs/results/make_tables.py lv    # where `infomin learn-views` wrote its mlflow.db
 """
 import json
@@ -153,11 +153,11 @@ def seeds_table(name):
     return pd.read_csv(DOCS / name / "seeds.csv")
 
 
-def sweep_plot(name, df, x, xlabel, file, log=False):
-    """Accuracy, uniformity and tolerance against column ``x`` of ``df`` (rows of seeds.csv): mean
-    ± sd over seeds, each seed a dot; saved as docs/results/<name>/<file>."""
+def sweep_plot(name, df, x, xlabel, file, log=False, acc=("eval/linear_acc", "CIFAR-10 linear acc")):
+    """Accuracy (metric, title ``acc``), uniformity and tolerance against column ``x`` of ``df`` (rows
+    of seeds.csv): mean ± sd over seeds, each seed a dot; saved as docs/results/<name>/<file>."""
     fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
-    for ax, (m, lab) in zip(axes, (("eval/linear_acc", "CIFAR-10 linear acc"),
+    for ax, (m, lab) in zip(axes, (acc,
                                    ("eval/uniformity", "uniformity (lower = more uniform)"),
                                    ("eval/tolerance", "tolerance")), strict=True):
         g = df.groupby(x)[m]
@@ -172,12 +172,28 @@ def sweep_plot(name, df, x, xlabel, file, log=False):
     fig.savefig(DOCS / name / file, dpi=90)
 
 
-def temperature_seeds():
-    """repro_temperature_cifar with three seeds: tau_sweep.png from its report's seeds.csv."""
-    name = "repro_temperature_cifar"
+def temperature_seeds(name="repro_temperature_cifar", acc=("eval/linear_acc", "CIFAR-10 linear acc")):
+    """A temperature study with three seeds: tau_sweep.png from its report's seeds.csv."""
     df = seeds_table(name)
     df["tau"] = df["label"].str.removeprefix("temperature=").astype(float)
-    sweep_plot(name, df, "tau", "temperature tau", "tau_sweep.png", log=True)
+    sweep_plot(name, df, "tau", "temperature tau", "tau_sweep.png", log=True, acc=acc)
+
+
+def toy_temperature_seeds():
+    """repro_temperature (the toy) with three seeds: tau_sweep.png (digit probe) and the per-factor
+    probes over seeds, from its report's seeds.csv."""
+    name = "repro_temperature"
+    temperature_seeds(name, acc=("eval/linear_acc/digit", "toy: digit linear acc"))
+    df = seeds_table(name)
+    df["tau"] = df["label"].str.removeprefix("temperature=").astype(float)
+    cols = [("eval/linear_acc/digit", "digit"), ("eval/linear_acc/background", "background"),
+            ("eval/linear_acc/position", "position"), ("eval/linear_acc/hue", "hue"),
+            ("eval/alignment", "alignment"), ("eval/uniformity", "uniformity"), ("eval/tolerance", "tolerance")]
+    lines = ["| tau | " + " | ".join(lab for _, lab in cols) + " |", "|---|" + "---|" * len(cols)]
+    for tau, g in df.groupby("tau"):
+        lines.append(f"| {tau:g} | " + " | ".join(mean_sd(g[c]) for c, _ in cols) + " |")
+    write_table(name, lines)
+    print("\n".join(lines))
 
 
 def crop_distance_seeds():
@@ -231,8 +247,12 @@ def learned_views():
 
 
 def learned_views_study():
-    """`studies/repro_learned_views_cifar.py`: start splits against the shipped learned generators."""
+    """`studies/repro_learned_views_cifar.py`: start views against the shipped learned generators, with
+    the paired difference learned - start over the seeds (t-interval; seed k's generator against the
+    start views trained with seed k)."""
     import statistics
+
+    from scipy import stats
 
     name = "repro_learned_views_cifar"
     df = runs(name)
@@ -240,26 +260,35 @@ def learned_views_study():
     def sd(v):
         return statistics.stdev(v) if len(v) > 1 else 0.0
 
-    groups: dict[str, list] = {}
+    groups: dict[str, dict[int, object]] = {}
     for _, r in df.iterrows():
-        src = r.get("params.views.source")
-        views = (("learned-rgb" if "_rgb_" in src else "learned-ydbdr") if isinstance(src, str)
-                 else r["params.views.space"])
-        groups.setdefault(views, []).append((int(r["params.seed"]), r))
-    lines = ["| views | seed 0 | seed 1 | seed 2 | linear acc, mean ± sd | I_NCE (nats), mean ± sd | seconds per trial |",
-             "|---|---|---|---|---|---|---|"]
-    for views in ("rgb", "learned-rgb", "ydbdr", "learned-ydbdr"):
-        rows = sorted(groups.get(views, []), key=lambda t: t[0])
-        accs = [r["metrics.eval/linear_acc"] for _, r in rows]
-        mis = [r["metrics.mi/nce"] for _, r in rows]
-        secs = [r["secs"] for _, r in rows]
-        cells = [f3(a) for a in accs] + [""] * (3 - len(accs))
-        lines.append(f"| {views} | " + " | ".join(cells) + f" | {statistics.fmean(accs):.3f} ± {sd(accs):.3f} | "
-                     f"{statistics.fmean(mis):.3f} ± {sd(mis):.3f} | {statistics.fmean(secs):.0f} |")
+        views, seed = r["params.candidate"].split("/seed")
+        groups.setdefault(views, {})[int(seed)] = r
+    lines = ["| views | seed 0 | seed 1 | seed 2 | linear acc, mean ± sd | learned - start [95% CI], p "
+             "| I_NCE (nats), mean ± sd | seconds per trial |", "|---|---|---|---|---|---|---|---|"]
+    for start in ("rgb", "ydbdr", "rgb-crops"):
+        for views in (start, f"learned-{start}"):
+            rows = groups.get(views, {})
+            seeds = sorted(rows)
+            accs = [rows[k]["metrics.eval/linear_acc"] for k in seeds]
+            mis = [rows[k]["metrics.mi/nce"] for k in seeds]
+            secs = [rows[k]["secs"] for k in seeds]
+            cells = [f3(a) for a in accs] + [""] * (3 - len(accs))
+            paired = ""
+            if views != start:
+                shared = [k for k in seeds if k in groups.get(start, {})]
+                d = np.array([rows[k]["metrics.eval/linear_acc"] - groups[start][k]["metrics.eval/linear_acc"]
+                              for k in shared])
+                if len(d) > 1:
+                    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+                    p = stats.ttest_1samp(d, 0.0).pvalue
+                    paired = f"{d.mean():+.3f} [{d.mean() - half:+.3f}, {d.mean() + half:+.3f}], p = {p:.2f}"
+            lines.append(f"| {views} | " + " | ".join(cells) + f" | {statistics.fmean(accs):.3f} ± {sd(accs):.3f} | "
+                         f"{paired} | {statistics.fmean(mis):.3f} ± {sd(mis):.3f} | {statistics.fmean(secs):.0f} |")
     write_table(name, lines)
     print("\n".join(lines))
 
 
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds,
+    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds, "tts": toy_temperature_seeds,
      "cdc": crop_distance_seeds}[which]()

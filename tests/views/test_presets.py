@@ -3,6 +3,9 @@ starts with a comment saying what it is and where it comes from."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -17,6 +20,13 @@ EXPECTED = {"simclr", "infomin_aug", "identity", "lab_l_ab", "ycbcr_y_cbcr", "yd
 
 def test_the_documented_presets_exist():
     assert EXPECTED <= set(PRESETS)
+
+
+def test_readme_lists_every_preset():
+    """README's "Presets live in `views/`" sentence names exactly the presets that ship."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sentence = readme.split("Presets live in `views/`", 1)[1].split("learned ones in", 1)[0]
+    assert set(re.findall(r"`([a-z0-9_]+)`", sentence)) == {p for p in PRESETS if not p.startswith("learned/")}
 
 
 @pytest.mark.parametrize("name", PRESETS)
