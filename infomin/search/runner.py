@@ -391,8 +391,9 @@ class Objective:
         with contextlib.suppress(Exception):  # the group's figures are a convenience: the seeds hold them
             TRACKING.call(tracking.log_metrics, group_id, summary, uri=a.tracking_uri,
                           what="log a trial's seed means", patience=30)
-        _set_note(a, group_id, tags[NOTE_TAG] + f"\n\nMean of {len(seeds)} seeds ({', '.join(map(str, seeds))}). "
-                  + result_line(mean, metric))
+        per_seed = ", ".join(f"{done[s][metric]:.4f}" for s in seeds)
+        _set_note(a, group_id, tags[NOTE_TAG] + f"\n\nMean of {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+                  f"{metric} per seed: {per_seed} (sd {summary[f'{metric}/sd']:.4f}). " + result_line(mean, metric))
         _end_run(a, group_id, "FINISHED", None)
         return Outcome(TrialState.COMPLETE, value=value, run_id=group_id, metrics=mean, seed_attrs=seed_attrs)
 

@@ -74,6 +74,10 @@ def test_repeats_on_the_toy_with_two_workers_then_a_resume(tmp_path, mlflow_uri)
         assert t.value == pytest.approx(statistics.fmean(seeds.values()))
         assert group.data.metrics["eval/linear_acc"] == pytest.approx(t.value)
         assert group.data.metrics["seeds/n"] == 2
+        note = group.data.tags["mlflow.note.content"]   # the run's description in the MLflow UI
+        per_seed = ", ".join(f"{seeds[s]:.4f}" for s in (0, 1))
+        assert f"Mean of 2 seeds (0, 1); eval/linear_acc per seed: {per_seed} (sd " in note, note
+        assert f"{statistics.stdev(seeds.values()):.4f})" in note
         assert len(t.intermediate_values) == 1, "the pruner sees the first seed's curve only"
     # the report reads the seeds: two per candidate, tested
     cands = candidates_from_study(study)
