@@ -262,7 +262,7 @@ def learned_views_study():
 
     groups: dict[str, dict[int, object]] = {}
     for _, r in df.iterrows():
-        views, seed = r["params.candidate"].split("/seed")
+        views, seed = r["tags.mlflow.runName"].split(" ", 1)[1].split("/seed")   # "t03 ydbdr/seed0"
         groups.setdefault(views, {})[int(seed)] = r
     lines = ["| views | seed 0 | seed 1 | seed 2 | linear acc, mean ± sd | learned - start [95% CI], p "
              "| I_NCE (nats), mean ± sd | seconds per trial |", "|---|---|---|---|---|---|---|---|"]
