@@ -84,9 +84,12 @@ def display_uri(uri: str | None = None) -> str:
 
 
 def client(uri: str | None = None) -> MlflowClient:
-    """A cached :class:`MlflowClient` for ``uri`` (see :func:`tracking_uri`)."""
+    """A cached :class:`MlflowClient` for ``uri`` (see :func:`tracking_uri`); a SQLite store is
+    created first (:func:`prepare_store`, under its creation lock), once per process."""
     u = tracking_uri(uri)
     if u not in _clients:
+        if u.startswith("sqlite:///"):
+            prepare_store(u)
         _clients[u] = MlflowClient(tracking_uri=u)
     return _clients[u]
 
@@ -357,24 +360,53 @@ def prepare_store(uri: str | None = None, *, patience: float | None = None) -> s
     import sqlite3
 
     u = tracking_uri(uri)
-    if u.startswith("sqlite:///"):
-        path = Path(u[len("sqlite:///"):]).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        u = f"sqlite:///{path}"
+    if not u.startswith("sqlite:///"):
+        return _create_schema(u, patience)
+    path = Path(u[len("sqlite:///"):]).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    u = f"sqlite:///{path}"
 
-        def wal() -> None:
-            con = sqlite3.connect(path, timeout=60)
-            try:
-                con.execute("PRAGMA journal_mode=WAL")
-            finally:
-                con.close()
+    def wal() -> None:
+        con = sqlite3.connect(path, timeout=60)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
 
+    with _creation_lock(path):
         TRACKING.call(wal, what="switch mlflow.db to WAL", patience=patience)
+        return _create_schema(u, patience)
+
+
+@contextlib.contextmanager
+def _creation_lock(path: Path) -> Iterator[None]:
+    """One process at a time creates or migrates the SQLite store at ``path`` (``fcntl`` lock on
+    ``<path>.lock``, as the Optuna storage's). MLflow has no lock of its own: measured, three
+    ``infomin train`` started together in a fresh folder all failed in its schema migration
+    (``duplicate column name: step``, alembic tables left half-made). Without ``fcntl``
+    (Windows) or in a read-only folder there is no lock, and the retries below are all there is."""
+    try:
+        import fcntl  # POSIX only
+
+        f = open(f"{path}.lock", "a")  # noqa: SIM115 - closed below
+    except (ImportError, OSError):
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _create_schema(u: str, patience: float | None) -> str:
+    """Create (or migrate) the schema of store ``u``; ``u``."""
     started = time.monotonic()
 
     def create() -> None:
         try:
-            client(u).search_experiments(max_results=1)  # creates the schema
+            MlflowClient(tracking_uri=u).search_experiments(max_results=1)  # creates the schema
         except Exception as e:
             if not _creation_race(e):
                 raise

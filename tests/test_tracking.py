@@ -142,3 +142,33 @@ def test_end_run_validates_status(uri, exp):
     tracking.end_run(run.run_id, "failed", "out of memory", uri=uri)
     r = tracking.get_run(run.run_id, uri=uri)
     assert r.info.status == "FAILED" and r.data.tags[tracking.FAILURE_TAG] == "out of memory"
+
+
+_RACE = """
+import sys, time
+from infomin import tracking
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))   # every process starts at the same moment
+exp = tracking.get_or_create_experiment("race", uri=sys.argv[1])
+tracking.client(sys.argv[1]).create_run(exp, run_name=sys.argv[3])
+"""
+
+
+def test_processes_creating_one_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """Four `infomin train`-like processes opening the same *new* mlflow.db at the same moment (two
+    `infomin train` started together in a fresh folder). Before the creation lock, every one failed
+    in MLflow's schema migration (duplicate column name, alembic tables left half-made)."""
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start = time.time() + 8.0   # after every interpreter has imported mlflow
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, uri, str(start), f"r{i}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(4)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n".join(o[-1500:] for o in outs)
+    c = tracking.client(uri)
+    exp = c.get_experiment_by_name("race")
+    runs = c.search_runs([exp.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["r0", "r1", "r2", "r3"]

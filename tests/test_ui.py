@@ -54,6 +54,10 @@ def suggest(trial):
     shared = trial.suggest_categorical("shared", list(SUBSETS))
     return {{"views": {{"kind": "shared_factors", "shared": shared.split("+")}}, "train": {{}}}}
 '''
+SEEDS_STUDY = "tiny_ui_seeds"
+SEEDS_MODULE = (STUDY_MODULE.replace("the browser test's study", "the browser test's study with seeds")
+                .replace('("position", "digit", "digit+position")', '("position", "digit")')
+                .replace("n_trials=len(SUBSETS), seed=0)", "n_trials=len(SUBSETS), repeats=2, seed=0)"))
 INFOMIN = [sys.executable, "-c", "import sys; from infomin.cli import main; sys.argv[0] = 'infomin'; main()"]
 
 
@@ -79,6 +83,12 @@ def study(tmp_path_factory):
     r = subprocess.run([*INFOMIN, "study", "run", f"{STUDY}.py"], cwd=folder, env=_env(), capture_output=True,
                        text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # a second study in the same stores (listed after the first), two seeds per candidate
+    (folder / f"{SEEDS_STUDY}.py").write_text(SEEDS_MODULE)
+    assert "repeats=2" in SEEDS_MODULE and '("position", "digit")' in SEEDS_MODULE
+    seeds = subprocess.run([*INFOMIN, "study", "run", f"{SEEDS_STUDY}.py", "--workers", "2"], cwd=folder,
+                           env=_env(), capture_output=True, text=True, timeout=1200)
+    assert seeds.returncode == 0, seeds.stdout[-3000:] + seeds.stderr[-3000:]
     browse = [ln for ln in r.stdout.splitlines() if ln.startswith("browse: ")]
     assert len(browse) == 1, r.stdout[-2000:]
     return folder, browse[0][len("browse: "):].split("   (")[0]
@@ -180,9 +190,9 @@ def _tag(run: dict, key: str) -> str | None:
     return next((t["value"] for t in run["data"].get("tags", []) if t["key"] == key), None)
 
 
-def _runs(ui: UI) -> tuple[str, dict[str, dict]]:
-    """The study's experiment id and its runs by name (through the MLflow server's REST API)."""
-    exp = _mlflow(ui, f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={STUDY}")["experiment"]
+def _runs(ui: UI, study: str = STUDY) -> tuple[str, dict[str, dict]]:
+    """A study's experiment id and its runs by name (through the MLflow server's REST API)."""
+    exp = _mlflow(ui, f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={study}")["experiment"]
     runs = _mlflow(ui, "/api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]],
                                                          "max_results": 100})["runs"]
     return exp["experiment_id"], {r["info"]["run_name"]: r for r in runs}
@@ -270,6 +280,36 @@ def test_parent_run_holds_the_report_and_its_artifacts_the_sweet_spot_plot(ui, p
         time.sleep(0.5)
     page.screenshot(shots / "mlflow-parent-artifacts-sweet-spot.png")
     assert page.evaluate(drawn), "the sweet-spot plot is listed but not drawn"
+
+
+def test_a_study_with_seeds_lists_each_trial_with_its_seed_runs_and_describes_their_spread(ui, page, shots):
+    """With repeats, each trial run holds one child run per seed; the experiment page lists trials
+    and seeds by name, and a trial's page gives the objective per seed, their sd and the mean."""
+    exp, runs = _runs(ui, SEEDS_STUDY)
+    parent = runs[SEEDS_STUDY]["info"]["run_id"]
+    trials = {n: r for n, r in runs.items() if _tag(r, "mlflow.parentRunId") == parent}
+    assert sorted(n.split(" ", 1)[1] for n in trials) == ["digit", "position"], sorted(runs)
+    seed_names = []
+    for name, run in trials.items():
+        seeds = sorted(n for n, r in runs.items() if _tag(r, "mlflow.parentRunId") == run["info"]["run_id"])
+        assert seeds == [f"{name} s0", f"{name} s1"], sorted(runs)
+        seed_names += seeds
+    page.goto(ui.url(SEEDS_STUDY, "runs:"))
+    text = page.wait_for_text(*trials, *seed_names, METRIC, timeout=180)
+    page.screenshot(shots / "mlflow-experiment-runs-with-seeds.png")
+    assert "No data available" not in text
+    name = next(n for n in trials if n.endswith(" digit"))
+    run = trials[name]
+    per_seed = [next(m["value"] for m in runs[f"{name} s{s}"]["data"]["metrics"] if m["key"] == METRIC)
+                for s in (0, 1)]
+    mean = next(m["value"] for m in run["data"]["metrics"] if m["key"] == METRIC)
+    assert mean == pytest.approx(sum(per_seed) / 2)
+    page.goto(f"http://127.0.0.1:{ui.ports[0]}/#/experiments/{exp}/runs/{run['info']['run_id']}"
+              "?workflowType=machine_learning")
+    text = page.wait_for_text(name, f"of study {SEEDS_STUDY}", "Mean of 2 seeds (0, 1)",
+                              f"{METRIC} per seed: {per_seed[0]:.4f}, {per_seed[1]:.4f} (sd ", timeout=120)
+    page.screenshot(shots / "mlflow-trial-run-with-seeds.png")
+    assert f"Result: {METRIC} = {mean:.4f}" in text
 
 
 # -- optuna-dashboard in a browser ---------------------------------------------------------------

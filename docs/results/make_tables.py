@@ -2,7 +2,7 @@
 
 Run in the folder holding mlflow.db / optuna.db (and untrained_baseline.json), after the studies::
 
-    python docs/results/make_tables.py sf cc tt lvs      # from the studies' runs
+    python docs/results/make_tables.py sf lvs             # from the studies' runs
     python docs/results/make_tables.py ttc tts cdc        # from the reports' seeds.csv
     python docs/results/make_tables.py lv    # where `infomin learn-views` wrote its mlflow.db
 """
@@ -105,45 +105,6 @@ def shared_factors():
     print("\n".join(lines))
 
 
-CH = (0.1, 1 / 12, 1 / 16)
-
-
-def cifar_color():
-    name = "repro_cifar_color"
-    df = runs(name)
-    df = df.sort_values("metrics.mi/nce")
-    lines = ["| colour space (ch 1 \\| ch 2:3) | I_NCE (nats) | linear acc | kNN acc | alignment | uniformity | tolerance | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for _, r in df.iterrows():
-        secs = r["secs"]
-        lines.append(f"| {r['params.views.space']} | {r['metrics.mi/nce']:.3f} | {f3(r['metrics.eval/linear_acc'])} | "
-                     f"{f3(r['metrics.eval/knn_acc'])} | {f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | "
-                     f"{f3(r['metrics.eval/tolerance'])} | {secs:.0f} |")
-    write_table(name, lines)
-    print("\n".join(lines))
-
-
-def temperature(name="repro_temperature", acc="digit linear acc"):
-    df = runs(name)
-    df = df.assign(tau=df["params.temperature"].astype(float)).sort_values("tau")
-    lines = [f"| tau | {acc} | kNN acc | alignment | uniformity | tolerance | I_NCE (nats, not comparable across tau) | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for _, r in df.iterrows():
-        secs = r["secs"]
-        lines.append(f"| {r['tau']:g} | {f3(r['metrics.eval/linear_acc'])} | {f3(r['metrics.eval/knn_acc'])} | "
-                     f"{f3(r['metrics.eval/alignment'])} | {f3(r['metrics.eval/uniformity'])} | {f3(r['metrics.eval/tolerance'])} | "
-                     f"{r['metrics.mi/nce']:.2f} | {secs:.0f} |")
-    out = write_table(name, lines)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
-    for ax, (m, lab) in zip(axes, (("eval/linear_acc", acc), ("eval/uniformity", "uniformity (lower = more uniform)"),
-                                   ("eval/tolerance", "tolerance")), strict=True):
-        ax.plot(df["tau"], df[f"metrics.{m}"], "o-")
-        ax.set_xscale("log")
-        ax.set_xlabel("temperature tau")
-        ax.set_title(lab, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "tau_sweep.png", dpi=90)
-    print("\n".join(lines))
 
 
 def seeds_table(name):
@@ -290,5 +251,5 @@ def learned_views_study():
 
 
 for which in sys.argv[1:]:
-    {"sf": shared_factors, "cc": cifar_color, "tt": temperature, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds, "tts": toy_temperature_seeds,
+    {"sf": shared_factors, "lv": learned_views, "lvs": learned_views_study, "ttc": temperature_seeds, "tts": toy_temperature_seeds,
      "cdc": crop_distance_seeds}[which]()
