@@ -22,11 +22,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from infomin.errors import redact  # noqa: F401  (re-exported: one redaction for every URL)
@@ -132,3 +134,18 @@ def _same_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite:///" + str(Path(url[len("sqlite:///"):]).expanduser().resolve())
     return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", url)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on file ``path`` (created if missing) while the block runs:
+    one process at a time creates a SQLite store's schema. Raises ``OSError`` when the file cannot
+    be opened and ``ImportError`` without ``fcntl`` (Windows); callers decide what that means."""
+    import fcntl  # POSIX only: ImportError on Windows, for the caller
+
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -56,6 +56,7 @@ from infomin.stores import (  # noqa: E402,F401  (re-exported)
     SHARED_VIEW_TAG,
     VIEW_KEY,
     browse_command,
+    file_lock,
     tracking_uri,
 )
 
@@ -381,23 +382,14 @@ def prepare_store(uri: str | None = None, *, patience: float | None = None) -> s
 @contextlib.contextmanager
 def _creation_lock(path: Path) -> Iterator[None]:
     """One process at a time creates or migrates the SQLite store at ``path`` (``fcntl`` lock on
-    ``<path>.lock``, as the Optuna storage's). MLflow has no lock of its own: measured, three
-    ``infomin train`` started together in a fresh folder all failed in its schema migration
-    (``duplicate column name: step``, alembic tables left half-made). Without ``fcntl``
+    ``<path>.lock``, as the Optuna storage's). MLflow has no lock of its own, and processes that
+    migrate a new store at once leave it half-made (``duplicate column name: step``, alembic
+    tables; tests/test_tracking.py starts four at once). Without ``fcntl``
     (Windows) or in a read-only folder there is no lock, and the retries below are all there is."""
-    try:
-        import fcntl  # POSIX only
-
-        f = open(f"{path}.lock", "a")  # noqa: SIM115 - closed below
-    except (ImportError, OSError):
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(ImportError, OSError):
+            stack.enter_context(file_lock(f"{path}.lock"))
         yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _create_schema(u: str, patience: float | None) -> str:

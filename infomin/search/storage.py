@@ -227,22 +227,16 @@ def creation_lock(url: str) -> Iterator[None]:
     first to take the lock creates, the others then find everything in place.
     """
     if is_sqlite(url):
-        import fcntl
-
         path = sqlite_path(url)
         lock = Path(f"{path}.lock")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(lock, "a")  # noqa: SIM115 - closed below
-        except OSError as e:
-            raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
-                               f"(cannot create {lock.name}: {e.strerror})") from None
-        with f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        with contextlib.ExitStack() as stack:
             try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(stores.file_lock(lock))
+            except OSError as e:
+                raise InfominError(f"storage {url}: the folder {path.parent} is not writable "
+                                   f"(cannot create {lock.name}: {e.strerror})") from None
+            yield
         return
     import sqlalchemy
 
