@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,14 @@ def _mlflow_template(tmp_path_factory):
 def tracking_db(tmp_path, monkeypatch, _mlflow_template) -> str:
     """A fresh, initialised store in the test's folder, exported as ``MLFLOW_TRACKING_URI``."""
     dst = tmp_path / "mlflow.db"
-    shutil.copy(_mlflow_template, dst)
+    # SQLite's backup API, not a file copy: the template is in WAL mode (tracking.prepare_store), so
+    # its last writes may still sit in mlflow.db-wal
+    src, out = sqlite3.connect(_mlflow_template), sqlite3.connect(dst)
+    try:
+        src.backup(out)
+    finally:
+        src.close()
+        out.close()
     uri = f"sqlite:///{dst}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri

@@ -158,7 +158,7 @@ class Study:
         Raises :class:`SpecError` naming the field for a malformed proposal or an
         invalid config value (for example ``train.temperature: got 0.0``).
         """
-        from infomin import recipes
+        from infomin import recipes  # torch (infomin.objectives): `study list` must not load it
         from infomin.config import TrainConfig  # torch: `study list` must not load it
 
         proposal = self.suggest(trial)
