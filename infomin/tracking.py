@@ -85,12 +85,14 @@ def display_uri(uri: str | None = None) -> str:
 
 
 def client(uri: str | None = None) -> MlflowClient:
-    """A cached :class:`MlflowClient` for ``uri`` (see :func:`tracking_uri`); a SQLite store is
-    created first (:func:`prepare_store`, under its creation lock), once per process."""
+    """A cached :class:`MlflowClient` for ``uri`` (see :func:`tracking_uri`). A SQLite store's schema
+    is created (or found in place) under its creation lock first, once per process; its journal
+    mode is left alone (:func:`prepare_store` switches a study's store to WAL)."""
     u = tracking_uri(uri)
     if u not in _clients:
         if u.startswith("sqlite:///"):
-            prepare_store(u)
+            with _creation_lock(Path(u[len("sqlite:///"):]).expanduser()):
+                _create_schema(u, None)
         _clients[u] = MlflowClient(tracking_uri=u)
     return _clients[u]
 

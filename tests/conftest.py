@@ -62,8 +62,8 @@ def _mlflow_template(tmp_path_factory):
 def tracking_db(tmp_path, monkeypatch, _mlflow_template) -> str:
     """A fresh, initialised store in the test's folder, exported as ``MLFLOW_TRACKING_URI``."""
     dst = tmp_path / "mlflow.db"
-    # SQLite's backup API, not a file copy: the template is in WAL mode (tracking.prepare_store), so
-    # its last writes may still sit in mlflow.db-wal
+    # SQLite's backup API, not a file copy: a store this process still holds open may keep its last
+    # writes in a journal beside the file (mlflow.db-wal in WAL mode)
     src, out = sqlite3.connect(_mlflow_template), sqlite3.connect(dst)
     try:
         src.backup(out)

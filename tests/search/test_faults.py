@@ -701,3 +701,25 @@ def test_mlflow_store_creation_survives_other_processes_creating_it(tmp_path):
     with tracking.start_run(experiment_id=exp, uri=uri) as run:
         run.log_metrics({"m": 1.0}, step=0)
     assert tracking.get_run(run.run_id, uri=uri).info.status == "FINISHED"
+
+
+def test_a_read_only_mlflow_store_can_still_be_read(tmp_path, read_only):
+    """Reading finished results (a report, `infomin eval`) from a store in a folder the user may not
+    write (a shared folder): the client's creation lock and schema check must not need to write."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    make = ("from infomin import tracking\n"
+            f"c = tracking.client({uri!r})\n"
+            f"exp = tracking.get_or_create_experiment('done', uri={uri!r})\n"
+            "run = c.create_run(exp, run_name='finished')\n"
+            "c.log_metric(run.info.run_id, 'eval/linear_acc', 0.5)\n"
+            "c.set_terminated(run.info.run_id)\n")
+    subprocess.run([sys.executable, "-c", make], check=True, timeout=300)
+    read_only(folder)
+    read = ("from infomin import tracking\n"
+            f"c = tracking.client({uri!r})\n"
+            "exp = c.get_experiment_by_name('done')\n"
+            "print([r.data.metrics['eval/linear_acc'] for r in c.search_runs([exp.experiment_id])])\n")
+    r = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "[0.5]", r.stdout[-2000:] + r.stderr[-3000:]
